@@ -1,0 +1,3 @@
+//! L2TPv2 (RFC 2661) control connection.
+
+pub mod reliable;
