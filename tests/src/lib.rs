@@ -60,15 +60,27 @@ pub fn write_ethernet_pcap(path: &Path, frames: &[Vec<u8>]) -> io::Result<()> {
 
 /// Whether `tshark` can be run.
 pub fn tshark_available() -> bool {
-    Command::new("tshark").arg("--version").output().is_ok_and(|o| o.status.success())
+    Command::new("tshark")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
 }
 
 /// Runs tshark on a capture (UDP 1701 decoded as L2TP) with a display filter,
 /// printing the given fields, one line per matching frame, tab-separated.
 pub fn tshark_fields(pcap: &Path, filter: &str, fields: &[&str]) -> io::Result<Vec<String>> {
     let mut cmd = Command::new("tshark");
-    cmd.args(["-n", "-r"]).arg(pcap).args(["-d", "udp.port==1701,l2tp", "-T", "fields"]);
-    cmd.args(["-E", "separator=\t", "-E", "occurrence=a", "-E", "aggregator=,"]);
+    cmd.args(["-n", "-r"])
+        .arg(pcap)
+        .args(["-d", "udp.port==1701,l2tp", "-T", "fields"]);
+    cmd.args([
+        "-E",
+        "separator=\t",
+        "-E",
+        "occurrence=a",
+        "-E",
+        "aggregator=,",
+    ]);
     if !filter.is_empty() {
         cmd.args(["-Y", filter]);
     }
@@ -82,5 +94,10 @@ pub fn tshark_fields(pcap: &Path, filter: &str, fields: &[&str]) -> io::Result<V
             String::from_utf8_lossy(&out.stderr)
         )));
     }
-    Ok(String::from_utf8_lossy(&out.stdout).lines().map(str::to_owned).collect())
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect())
 }
+
+pub mod dissect;
