@@ -136,3 +136,21 @@ fn our_decode_agrees_with_tshark_on_the_captures() {
         }
     }
 }
+
+/// Found by the `ethernet_frame` fuzzer: an ICMP message whose checksum
+/// field is 0xffff, the other one's-complement zero. It verifies, and the
+/// emitter's 0x0000 is the same checksum.
+#[test]
+fn icmp_checksum_negative_zero_is_accepted() {
+    let mut frame = vec![0xffu8; 60];
+    // Ethernet: IPv4. IPv4: IHL 5, total 46, protocol ICMP, checksum filled in.
+    frame[12..14].copy_from_slice(&[0x08, 0x00]);
+    let ip = &mut frame[14..34];
+    ip.copy_from_slice(&[
+        0x45, 0, 0, 46, 0, 1, 0, 0, 64, 1, 0, 0, 198, 18, 0, 2, 198, 18, 0, 1,
+    ]);
+    let mut p = l2tpx_wire::ipv4::Packet::new_unchecked(&mut frame[14..60]);
+    p.fill_checksum();
+    let layers = dissect_ethernet(&frame).unwrap();
+    assert_eq!(layers.last(), Some(&Layer::Icmpv4 { msg_type: 255, code: 255 }));
+}
