@@ -170,11 +170,8 @@ pub fn dissect_ipv4(bytes: &[u8], out: &mut Vec<Layer>) -> Res {
     let repr = ipv4::Repr::parse(&packet, true).map_err(parse_err("ipv4"))?;
     let mut buf = vec![0u8; repr.buffer_len()];
     repr.emit(&mut ipv4::Packet::new_unchecked(&mut buf[..]));
-    same(
-        "ipv4",
-        &bytes[..repr.header_len()],
-        &buf[..repr.header_len()],
-    )?;
+    let hl = repr.header_len();
+    same_but_checksum_zero("ipv4", &bytes[..hl], &buf[..hl], 10)?;
     out.push(Layer::Ipv4 {
         protocol: repr.protocol.into(),
     });
@@ -425,4 +422,13 @@ fn dissect_cp<P: ControlProtocol>(layer: &'static str, bytes: &[u8], out: &mut V
         options,
     });
     Ok(())
+}
+
+/// Bytes from hex, ignoring whitespace. Panics on bad hex (test helper).
+pub fn unhex(s: &str) -> Vec<u8> {
+    let digits: Vec<u8> = s.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
+    digits
+        .chunks(2)
+        .map(|p| u8::from_str_radix(std::str::from_utf8(p).unwrap(), 16).unwrap())
+        .collect()
 }

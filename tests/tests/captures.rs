@@ -152,5 +152,30 @@ fn icmp_checksum_negative_zero_is_accepted() {
     let mut p = l2tpx_wire::ipv4::Packet::new_unchecked(&mut frame[14..60]);
     p.fill_checksum();
     let layers = dissect_ethernet(&frame).unwrap();
-    assert_eq!(layers.last(), Some(&Layer::Icmpv4 { msg_type: 255, code: 255 }));
+    assert_eq!(
+        layers.last(),
+        Some(&Layer::Icmpv4 {
+            msg_type: 255,
+            code: 255
+        })
+    );
+}
+
+/// Found by the `ethernet_frame` fuzzer: the same for an IPv4 header
+/// checksum of 0xffff (crafted so its other words sum to 0xffff).
+#[test]
+fn ipv4_checksum_negative_zero_is_accepted() {
+    // The fuzzer's frame, as found: the IPv4 layer must pass (checksum
+    // 0xffff), and dissection goes on to the UDP layer.
+    let frame = l2tpx_tests::dissect::unhex(
+        "c65630db7f25125f3b8b615c080045000036138440004011ffff9b0bc6120003c612\
+         000206a5b6ae001e8c5b000212340042ff038021030100100306c612010a8106c6120135",
+    );
+    let mut layers = Vec::new();
+    let result = l2tpx_tests::dissect::dissect_ipv4(&frame[14..], &mut layers);
+    assert_eq!(
+        layers.first(),
+        Some(&Layer::Ipv4 { protocol: 17 }),
+        "{result:?}"
+    );
 }
