@@ -1,0 +1,95 @@
+//! The session table shared by the control plane (its single writer) and the
+//! data-plane workers (lock-free readers), ARCHITECTURE §2.
+//!
+//! This file fixes the interface between the table and the packet pipeline:
+//! [`slot_index`], the [`Session`] snapshot a reader gets, the
+//! [`SessionLookup`] trait the pipeline calls, and the per-worker
+//! [`SessionCounters`]. The shared-memory layout behind it is in `abi`.
+#![cfg_attr(not(feature = "std"), no_std)]
+
+use core::net::Ipv4Addr;
+
+/// Bytes reserved for a session's outer header template:
+/// Ethernet (14, or 18 with 802.1Q) + IPv4 (20) + UDP (8) + L2TP data header
+/// (6 to 12: Length and Ns/Nr optional) + PPP (2 to 4).
+pub const TEMPLATE_MAX: usize = 64;
+
+/// Sessions per bank: the session ID is the slot within its bank.
+pub const BANK_SLOTS: u32 = 1 << 16;
+
+/// The slot of (our tunnel ID, our session ID): the low `bank_bits` of the
+/// tunnel ID pick a bank of 65,536 slots and the session ID is the slot in
+/// it (ARCHITECTURE §1). The control plane allocates IDs so that this is
+/// unique; the data plane finds an upstream session with it, no hashing.
+#[inline]
+pub const fn slot_index(tunnel_id: u16, session_id: u16, bank_bits: u32) -> u32 {
+    let bank_mask = (1u32 << bank_bits) - 1;
+    ((tunnel_id as u32 & bank_mask) << 16) | session_id as u32
+}
+
+/// A consistent copy of one published session, as a worker sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Session {
+    /// Its slot index.
+    pub slot: u32,
+    /// Our tunnel ID (what the LAC puts in data messages to us).
+    pub our_tunnel_id: u16,
+    /// Our session ID.
+    pub our_session_id: u16,
+    /// The LAC's tunnel ID (what we put in data messages to it).
+    pub peer_tunnel_id: u16,
+    /// The LAC's session ID.
+    pub peer_session_id: u16,
+    /// The LAC's address and UDP port (upstream source check).
+    pub peer_addr: Ipv4Addr,
+    /// The LAC's UDP port.
+    pub peer_port: u16,
+    /// The subscriber's IPv4 address (upstream anti-spoofing, downstream key).
+    pub subscriber_v4: Option<Ipv4Addr>,
+    /// The subscriber's IPv6 /64 (upstream anti-spoofing, downstream key).
+    pub subscriber_v6_prefix: Option<[u8; 8]>,
+    /// The peer requires sequenced data messages (Ns in every message).
+    pub sequencing: bool,
+    /// The largest inner (PPP payload) packet the session carries.
+    pub mtu: u16,
+    /// Clamp TCP MSS on SYNs to this value (0: no clamping).
+    pub mss_clamp: u16,
+    /// The outer header to prepend downstream, ready but for the IPv4 total
+    /// length and checksum, the UDP length, the L2TP Length (if present)
+    /// and Ns (if sequencing).
+    pub template: [u8; TEMPLATE_MAX],
+    /// How many bytes of `template` are used.
+    pub template_len: u8,
+    /// Offset of the L2TP header inside the template.
+    pub l2tp_offset: u8,
+}
+
+/// What the pipeline asks of the table. Lookups return a snapshot, copied
+/// under the slot's seqlock, of a session that is up; `None` otherwise.
+pub trait SessionLookup {
+    /// Upstream: the session at `slot` (see [`slot_index`]).
+    fn by_slot(&self, slot: u32) -> Option<Session>;
+    /// Downstream: the session whose subscriber address is `dst`.
+    fn by_ipv4(&self, dst: Ipv4Addr) -> Option<Session>;
+    /// Downstream: the session whose subscriber /64 holds `dst`.
+    fn by_ipv6(&self, dst: &[u8; 16]) -> Option<Session>;
+    /// The next Ns to send on a sequencing session (shared by all workers).
+    fn next_ns(&self, slot: u32) -> u16;
+    /// The bank bits in use, for [`slot_index`].
+    fn bank_bits(&self) -> u32;
+}
+
+/// Per-session traffic counters, each written only by its worker; the
+/// control plane sums them across workers for accounting.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct SessionCounters {
+    /// From the subscriber (upstream), packets.
+    pub up_packets: u64,
+    /// From the subscriber, bytes of inner IP packets.
+    pub up_bytes: u64,
+    /// To the subscriber (downstream), packets.
+    pub down_packets: u64,
+    /// To the subscriber, bytes of inner IP packets.
+    pub down_bytes: u64,
+}
