@@ -73,6 +73,9 @@ pub mod ipv6;
 pub mod tcp;
 pub mod udp;
 
+// The data plane's one-pass upstream classification.
+pub mod fastpath;
+
 // L2TPv2 (RFC 2661).
 pub mod l2tp;
 

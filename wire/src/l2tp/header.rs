@@ -570,7 +570,7 @@ impl DataHeader {
     /// Fast parse of a data message header, with the checks of
     /// [`Packet::check_len`]. A control message (T = 1) gives `Malformed`;
     /// use [`is_control_message`] first to route those to the control plane.
-    #[inline]
+    #[inline(always)]
     pub fn parse(buf: &[u8]) -> Result<DataHeader> {
         let flags = match buf.get(field::FLAGS) {
             Some(f) => u16::from_be_bytes([f[0], f[1]]),

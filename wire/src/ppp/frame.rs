@@ -46,7 +46,7 @@ pub const ADDRESS_CONTROL: [u8; 2] = [0xff, 0x03];
 /// have an even first and an odd second octet; an even second octet is
 /// [`Error::Malformed`]. A leading 0xff must be followed by 0x03: the
 /// only compressed protocol it could otherwise be, 0x00ff, is reserved.
-#[inline]
+#[inline(always)]
 pub fn protocol_and_offset(buf: &[u8]) -> Result<(u16, usize)> {
     let (off, rest) = match buf {
         [0xff, 0x03, rest @ ..] => (2, rest),
