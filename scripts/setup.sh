@@ -7,7 +7,7 @@ APT_PACKAGES=(
   # eBPF toolchain (ARCHITECTURE §4): Debian clang-19 builds the XDP C.
   clang-19 llvm-19 libbpf-dev libelf-dev zlib1g-dev pkg-config m4 gcc make
   # Test topology and real peers.
-  iproute2 ethtool tshark tcpdump xl2tpd l2tpns freeradius freeradius-utils
+  iproute2 iputils-ping ethtool tshark tcpdump xl2tpd l2tpns freeradius freeradius-utils
   # Tools the scripts use.
   ca-certificates curl git python3 procps
 )

@@ -101,3 +101,5 @@ pub fn tshark_fields(pcap: &Path, filter: &str, fields: &[&str]) -> io::Result<V
 }
 
 pub mod dissect;
+pub mod netns;
+pub mod peers;
