@@ -306,7 +306,13 @@ impl Engine {
 
     /// Runs the timers that are due.
     pub fn handle_timeout(&mut self, now: Instant) {
+        // Collect first: a tunnel may reschedule itself at or before `now`
+        // (an ACK owed right away), which must wait for `poll_transmit`.
+        let mut due = Vec::new();
         while let Some(tid) = self.sched.pop_expired(now) {
+            due.push(tid);
+        }
+        for tid in due {
             self.tunnel_timeout(now, tid);
             self.touch(tid);
         }
@@ -556,7 +562,8 @@ impl Engine {
                 AvpValue::AssignedTunnelId(0),
                 AvpValue::ResultCode {
                     result,
-                    error,
+                    // The Error Message needs an Error Code before it.
+                    error: error.or((!message.is_empty()).then_some(0)),
                     message: message.as_bytes(),
                 },
             ],
@@ -1032,7 +1039,8 @@ impl Engine {
             &[
                 AvpValue::ResultCode {
                     result,
-                    error,
+                    // The Error Message needs an Error Code before it.
+                    error: error.or((!message.is_empty()).then_some(0)),
                     message: message.as_bytes(),
                 },
                 AvpValue::AssignedSessionId(our_sid),
@@ -1073,7 +1081,8 @@ impl Engine {
                 AvpValue::AssignedTunnelId(tid),
                 AvpValue::ResultCode {
                     result,
-                    error,
+                    // The Error Message needs an Error Code before it.
+                    error: error.or((!message.is_empty()).then_some(0)),
                     message: message.as_bytes(),
                 },
             ],

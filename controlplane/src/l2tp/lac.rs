@@ -46,6 +46,8 @@ pub struct LacConfig {
     pub sccrq_extra: Vec<u8>,
     /// Protocol version to claim (tests).
     pub protocol_version: (u8, u8),
+    /// Challenge the LNS when we have a secret (default true).
+    pub challenge_peer: bool,
 }
 
 impl Default for LacConfig {
@@ -62,6 +64,7 @@ impl Default for LacConfig {
             stop_linger: Duration::from_secs(31),
             sccrq_extra: Vec::new(),
             protocol_version: (1, 0),
+            challenge_peer: true,
         }
     }
 }
@@ -178,11 +181,16 @@ impl Lac {
             self.config.secret.clone(),
             self.config.hide_avps,
         );
-        let challenge = self.config.secret.as_ref().map(|_| {
-            let mut c = [0u8; 16];
-            self.rng.fill_bytes(&mut c);
-            c
-        });
+        let challenge = self
+            .config
+            .secret
+            .as_ref()
+            .filter(|_| self.config.challenge_peer)
+            .map(|_| {
+                let mut c = [0u8; 16];
+                self.rng.fill_bytes(&mut c);
+                c
+            });
         let (version, revision) = self.config.protocol_version;
         let mut avps = vec![
             AvpValue::ProtocolVersion { version, revision },
@@ -376,7 +384,13 @@ impl Lac {
 
     /// Runs due timers.
     pub fn handle_timeout(&mut self, now: Instant) {
+        // Collect first: a tunnel may reschedule itself at or before `now`
+        // (an ACK owed right away), which must wait for `poll_transmit`.
+        let mut due = Vec::new();
         while let Some(tid) = self.sched.pop_expired(now) {
+            due.push(tid);
+        }
+        for tid in due {
             self.timeout(now, tid);
             self.touch(tid);
         }

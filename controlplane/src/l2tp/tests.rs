@@ -1,1 +1,504 @@
+//! Engine tests: a LAC and the LNS joined by a simulated network with a fake
+//! clock (no sleeps), golden message traces, loss, limits, and replay of a
+//! real capture.
 
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use l2tpx_wire::l2tp::{AvpIter, ControlMessageRepr, MessageType};
+
+use super::avps::Avps;
+use super::*;
+
+#[allow(clippy::disallowed_methods)]
+fn base() -> Instant {
+    Instant::now()
+}
+
+pub(crate) fn lac_addr() -> SocketAddr {
+    "198.18.0.2:1701".parse().unwrap()
+}
+
+pub(crate) fn lns_addr() -> SocketAddr {
+    "198.18.0.1:1701".parse().unwrap()
+}
+
+/// One packet on the simulated wire.
+#[derive(Debug, Clone)]
+pub(crate) struct Wire {
+    pub from_lac: bool,
+    pub bytes: Vec<u8>,
+}
+
+impl Wire {
+    pub fn msg_type(&self) -> Option<MessageType> {
+        ControlMessageRepr::parse_bytes(&self.bytes)
+            .ok()
+            .and_then(|m| m.message_type())
+    }
+
+    pub fn label(&self) -> String {
+        let who = if self.from_lac { "LAC" } else { "LNS" };
+        match self.msg_type() {
+            Some(t) => format!("{who} {}", name(t)),
+            None => format!("{who} ZLB"),
+        }
+    }
+
+    pub fn avps(&self) -> Avps {
+        let m = ControlMessageRepr::parse_bytes(&self.bytes).unwrap();
+        Avps::decode(m.avps, None)
+    }
+}
+
+pub(crate) fn name(t: MessageType) -> &'static str {
+    use MessageType as M;
+    match t {
+        M::Sccrq => "SCCRQ",
+        M::Sccrp => "SCCRP",
+        M::Scccn => "SCCCN",
+        M::StopCcn => "StopCCN",
+        M::Hello => "HELLO",
+        M::Ocrq => "OCRQ",
+        M::Ocrp => "OCRP",
+        M::Occn => "OCCN",
+        M::Icrq => "ICRQ",
+        M::Icrp => "ICRP",
+        M::Iccn => "ICCN",
+        M::Cdn => "CDN",
+        M::Wen => "WEN",
+        M::Sli => "SLI",
+        M::Unknown(_) => "?",
+    }
+}
+
+/// LAC + LNS over a lossy, delaying, duplicating, reordering network.
+pub(crate) struct Pair {
+    pub lac: Lac,
+    pub lns: Engine,
+    pub now: Instant,
+    pub latency: Duration,
+    /// Probability of dropping a packet.
+    pub loss: f64,
+    /// Probability of duplicating a packet.
+    pub dup: f64,
+    /// Extra random delay up to this (reordering).
+    pub jitter: Duration,
+    rng: SplitMix64,
+    in_flight: BTreeMap<(Instant, u64), Wire>,
+    seq: u64,
+    pub trace: Vec<Wire>,
+    pub lac_events: Vec<Event>,
+    pub lns_events: Vec<Event>,
+}
+
+impl Pair {
+    pub fn new(lns: Config, lac: LacConfig) -> Self {
+        Self {
+            lac: Lac::new(lac, Box::new(SplitMix64(7))),
+            lns: Engine::new(lns, Box::new(SplitMix64(11))),
+            now: base(),
+            latency: Duration::from_millis(5),
+            loss: 0.0,
+            dup: 0.0,
+            jitter: Duration::ZERO,
+            rng: SplitMix64(3),
+            in_flight: BTreeMap::new(),
+            seq: 0,
+            trace: Vec::new(),
+            lac_events: Vec::new(),
+            lns_events: Vec::new(),
+        }
+    }
+
+    pub fn default_pair() -> Self {
+        Self::new(Config::default(), LacConfig::default())
+    }
+
+    fn chance(&mut self, p: f64) -> bool {
+        p > 0.0 && (self.rng.next_u64() as f64 / u64::MAX as f64) < p
+    }
+
+    fn send(&mut self, w: Wire) {
+        self.trace.push(w.clone());
+        if self.chance(self.loss) {
+            return;
+        }
+        let copies = if self.chance(self.dup) { 2 } else { 1 };
+        for _ in 0..copies {
+            let extra = if self.jitter.is_zero() {
+                Duration::ZERO
+            } else {
+                Duration::from_nanos(self.rng.next_u64() % self.jitter.as_nanos() as u64)
+            };
+            self.seq += 1;
+            self.in_flight
+                .insert((self.now + self.latency + extra, self.seq), w.clone());
+        }
+    }
+
+    fn flush(&mut self) {
+        let mut buf = [0u8; 4096];
+        while let Some((to, n)) = self.lac.poll_transmit(self.now, &mut buf) {
+            assert_eq!(to, lns_addr());
+            self.send(Wire {
+                from_lac: true,
+                bytes: buf[..n].to_vec(),
+            });
+        }
+        while let Some((to, n)) = self.lns.poll_transmit(self.now, &mut buf) {
+            assert_eq!(to, lac_addr());
+            self.send(Wire {
+                from_lac: false,
+                bytes: buf[..n].to_vec(),
+            });
+        }
+        while let Some(e) = self.lac.poll_event() {
+            self.lac_events.push(e);
+        }
+        while let Some(e) = self.lns.poll_event() {
+            self.lns_events.push(e);
+        }
+    }
+
+    /// One step: send what is ready, jump the clock to the next delivery or
+    /// timer, deliver and run timers. False when nothing is left to do.
+    pub fn step(&mut self) -> bool {
+        self.flush();
+        let next = [
+            self.in_flight.keys().next().map(|k| k.0),
+            self.lac.poll_timeout(),
+            self.lns.poll_timeout(),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
+        let Some(next) = next else { return false };
+        self.now = self.now.max(next);
+        while let Some(entry) = self.in_flight.first_entry() {
+            if entry.key().0 > self.now {
+                break;
+            }
+            let w = entry.remove();
+            if w.from_lac {
+                self.lns.handle(self.now, lac_addr(), &w.bytes);
+            } else {
+                self.lac.handle(self.now, lns_addr(), &w.bytes);
+            }
+        }
+        self.lac.handle_timeout(self.now);
+        self.lns.handle_timeout(self.now);
+        self.flush();
+        true
+    }
+
+    /// Steps until `d` of simulated time has passed.
+    pub fn drive(&mut self, d: Duration) {
+        let end = self.now + d;
+        for _ in 0..20_000 {
+            self.flush();
+            let next = [
+                self.in_flight.keys().next().map(|k| k.0),
+                self.lac.poll_timeout(),
+                self.lns.poll_timeout(),
+            ]
+            .into_iter()
+            .flatten()
+            .min();
+            if next.is_none_or(|n| n > end) {
+                self.flush();
+                self.now = end;
+                return;
+            }
+            self.step();
+        }
+        panic!("drive did not settle");
+    }
+
+    /// Labels of the non-ZLB messages on the wire, in send order.
+    pub fn labels(&self) -> Vec<String> {
+        self.trace
+            .iter()
+            .filter(|w| w.msg_type().is_some())
+            .map(Wire::label)
+            .collect()
+    }
+
+    pub fn lns_session_ups(&self) -> Vec<&SessionInfo> {
+        self.lns_events
+            .iter()
+            .filter_map(|e| match e {
+                Event::SessionUp(i) => Some(&**i),
+                _ => None,
+            })
+            .collect()
+    }
+
+    pub fn lns_tunnel_id(&self) -> u16 {
+        self.lns_events
+            .iter()
+            .find_map(|e| match e {
+                Event::TunnelUp { tunnel_id, .. } => Some(*tunnel_id),
+                _ => None,
+            })
+            .expect("tunnel up")
+    }
+
+    /// Opens a tunnel, waits for it.
+    pub fn open(&mut self) -> u16 {
+        let t = self.lac.open_tunnel(self.now, lns_addr()).unwrap();
+        self.drive(Duration::from_secs(2));
+        t
+    }
+}
+
+fn lbl(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| s.to_string()).collect()
+}
+
+fn down_cause(events: &[Event]) -> Vec<(bool, u16, Option<u16>, Initiator)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::SessionDown { cause, .. } => {
+                Some((true, cause.result, cause.error, cause.initiator))
+            }
+            Event::TunnelDown { cause, .. } => {
+                Some((false, cause.result, cause.error, cause.initiator))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+fn proxy() -> ProxyAvps {
+    ProxyAvps {
+        initial_received_lcp_confreq: Some(vec![1, 4, 5, 0xdc]),
+        last_sent_lcp_confreq: Some(vec![1, 4, 5, 0xd4, 3, 4, 0xc0, 0x23]),
+        last_received_lcp_confreq: Some(vec![1, 4, 5, 0xdc]),
+        authen_type: Some(3),
+        authen_name: Some(b"user@isp".to_vec()),
+        authen_challenge: None,
+        authen_id: Some(1),
+        authen_response: Some(b"secret".to_vec()),
+    }
+}
+
+#[test]
+fn happy_path_tunnel_and_session() {
+    let mut p = Pair::default_pair();
+    let lac_tid = p.open();
+    assert!(p.lac.is_established(lac_tid));
+    let key = p
+        .lac
+        .place_call(
+            p.now,
+            lac_tid,
+            CallParams {
+                calling_number: Some(b"0123".to_vec()),
+                called_number: Some(b"999".to_vec()),
+                proxy: proxy(),
+                sequencing_required: true,
+                ..CallParams::default()
+            },
+        )
+        .unwrap();
+    p.drive(Duration::from_secs(2));
+    assert_eq!(
+        p.labels(),
+        lbl(&[
+            "LAC SCCRQ",
+            "LNS SCCRP",
+            "LAC SCCCN",
+            "LAC ICRQ",
+            "LNS ICRP",
+            "LAC ICCN"
+        ])
+    );
+    let ups = p.lns_session_ups();
+    assert_eq!(ups.len(), 1);
+    let up = ups[0];
+    assert_eq!(up.peer_session_id, key.session_id);
+    assert_eq!(up.peer_tunnel_id, lac_tid);
+    assert_eq!(up.peer, lac_addr());
+    assert_eq!(up.proxy, proxy());
+    assert!(up.sequencing_required);
+    assert_eq!(up.calling_number.as_deref(), Some(&b"0123"[..]));
+    assert_eq!(up.called_number.as_deref(), Some(&b"999"[..]));
+    assert_eq!(up.tx_connect_speed, Some(10_000_000));
+    assert_eq!(up.direction, CallDirection::Incoming);
+    assert_eq!(up.key.tunnel_id, p.lns_tunnel_id());
+    assert_ne!(up.key.session_id, 0);
+    // The LAC learnt our IDs.
+    let lac_up = p
+        .lac_events
+        .iter()
+        .find_map(|e| match e {
+            Event::SessionUp(i) => Some(i.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(lac_up.peer_session_id, up.key.session_id);
+    assert_eq!(lac_up.peer_tunnel_id, up.key.tunnel_id);
+    assert_eq!(p.lns.session_count(), 1);
+    // Everything acknowledged: the last packet is a ZLB.
+    assert!(p.trace.last().unwrap().msg_type().is_none());
+    // The sink sees the session.
+    struct Count(usize);
+    impl SessionSink for Count {
+        fn on_session_up(&mut self, _: &SessionInfo) {
+            self.0 += 1;
+        }
+        fn on_session_down(&mut self, _: SessionKey, _: &DisconnectCause) {}
+    }
+    let mut c = Count(0);
+    for e in &p.lns_events {
+        e.dispatch(&mut c);
+        e.dispatch(&mut NullSink);
+    }
+    assert_eq!(c.0, 1);
+}
+
+fn up_session(p: &mut Pair) -> (u16, SessionKey, SessionKey) {
+    let t = p.open();
+    let lac_key = p.lac.place_call(p.now, t, CallParams::default()).unwrap();
+    p.drive(Duration::from_secs(2));
+    let lns_key = p.lns_session_ups().last().expect("session up").key;
+    (t, lac_key, lns_key)
+}
+
+#[test]
+fn lac_cdn_clears_session() {
+    let mut p = Pair::default_pair();
+    let (_, lac_key, lns_key) = up_session(&mut p);
+    p.lac.close_call(p.now, lac_key, 3, None).unwrap();
+    p.drive(Duration::from_secs(2));
+    assert_eq!(p.lns.session_count(), 0);
+    assert!(p.lns_events.iter().any(|e| matches!(e,
+        Event::SessionDown { key, cause, was_up: true, .. }
+            if *key == lns_key && cause.result == 3 && cause.initiator == Initiator::Peer)));
+    assert_eq!(p.labels().last().unwrap(), "LAC CDN");
+}
+
+#[test]
+fn lns_cdn_clears_session() {
+    let mut p = Pair::default_pair();
+    let (_, lac_key, lns_key) = up_session(&mut p);
+    p.lns
+        .close_session(p.now, lns_key, 3, None, "admin")
+        .unwrap();
+    p.drive(Duration::from_secs(2));
+    assert_eq!(p.lns.session_count(), 0);
+    assert!(p.lac_events.iter().any(|e| matches!(e,
+        Event::SessionDown { key, cause, .. } if *key == lac_key && cause.result == 3)));
+    assert!(p.lns_events.iter().any(|e| matches!(e,
+        Event::SessionDown { cause, .. } if cause.initiator == Initiator::Local)));
+    assert_eq!(p.labels().last().unwrap(), "LNS CDN");
+    assert_eq!(
+        p.lns.close_session(p.now, lns_key, 3, None, ""),
+        Err(EngineError::NoSuchSession)
+    );
+}
+
+#[test]
+fn lac_stopccn_clears_tunnel_and_lingers() {
+    let mut p = Pair::default_pair();
+    let (t, _, _) = up_session(&mut p);
+    p.lac.close_tunnel(p.now, t, 1).unwrap();
+    p.drive(Duration::from_secs(2));
+    assert_eq!(
+        down_cause(&p.lns_events),
+        vec![
+            (true, 1, None, Initiator::Peer),
+            (false, 1, None, Initiator::Peer)
+        ]
+    );
+    assert_eq!(p.lns.session_count(), 0);
+    assert_eq!(p.lns.active_tunnel_count(), 0);
+    assert_eq!(p.lns.tunnel_count(), 1, "lingers to ack retransmissions");
+    // The ZLB for the StopCCN went out.
+    assert!(p.trace.last().unwrap().msg_type().is_none());
+    assert!(!p.trace.last().unwrap().from_lac);
+    p.drive(Duration::from_secs(40));
+    assert_eq!(p.lns.tunnel_count(), 0);
+    assert_eq!(p.lac.tunnel_count(), 0, "LAC freed after the ack");
+}
+
+#[test]
+fn lns_stopccn_clears_tunnel() {
+    let mut p = Pair::default_pair();
+    let (t, lac_key, _) = up_session(&mut p);
+    let lns_tid = p.lns_tunnel_id();
+    p.lns.close_tunnel(p.now, lns_tid, 1, None, "bye").unwrap();
+    p.drive(Duration::from_secs(2));
+    assert_eq!(p.lns.tunnel_count(), 0, "freed once the StopCCN is acked");
+    assert!(!p.lac.is_established(t));
+    assert!(p.lac_events.iter().any(|e| matches!(e,
+        Event::SessionDown { key, .. } if *key == lac_key)));
+    assert!(p.lac_events.iter().any(|e| matches!(e,
+        Event::TunnelDown { cause, .. } if cause.result == 1 && cause.message == "bye")));
+}
+
+#[test]
+fn shutdown_stops_every_tunnel() {
+    let mut p = Pair::default_pair();
+    up_session(&mut p);
+    p.lac.open_tunnel(p.now, lns_addr()).unwrap();
+    p.drive(Duration::from_secs(2));
+    assert_eq!(p.lns.active_tunnel_count(), 2);
+    p.lns.shutdown(p.now);
+    p.drive(Duration::from_secs(2));
+    assert_eq!(p.lns.tunnel_count(), 0);
+    let stops = p.labels().iter().filter(|l| *l == "LNS StopCCN").count();
+    assert_eq!(stops, 2);
+    // New tunnels are refused.
+    p.lac.open_tunnel(p.now, lns_addr()).unwrap();
+    p.drive(Duration::from_secs(2));
+    assert_eq!(p.lns.tunnel_count(), 0);
+    assert!(p.lac_events.iter().any(|e| matches!(e,
+        Event::TunnelDown { cause, was_up: false, .. } if cause.result == 6)));
+}
+
+#[test]
+fn hello_after_idle_interval() {
+    let mut p = Pair::new(
+        Config::default(),
+        LacConfig {
+            hello_interval: Duration::from_secs(1000),
+            ..LacConfig::default()
+        },
+    );
+    up_session(&mut p);
+    p.drive(Duration::from_secs(125));
+    assert_eq!(p.lns.stats().hellos_sent, 2);
+    assert_eq!(p.labels().iter().filter(|l| *l == "LNS HELLO").count(), 2);
+    assert_eq!(p.lns.session_count(), 1, "still up");
+    assert_eq!(p.lns.active_tunnel_count(), 1);
+}
+
+#[test]
+fn dead_peer_detected_and_cleaned_up() {
+    let mut p = Pair::new(
+        Config::default(),
+        LacConfig {
+            hello_interval: Duration::from_secs(1000),
+            ..LacConfig::default()
+        },
+    );
+    up_session(&mut p);
+    p.loss = 1.0;
+    // 60 s to the HELLO, then 1+2+4+8+8+8 s of retransmissions.
+    p.drive(Duration::from_secs(60 + 32));
+    assert_eq!(p.lns.tunnel_count(), 0);
+    assert_eq!(p.lns.session_count(), 0);
+    assert_eq!(p.lns.stats().dead_peers, 1);
+    assert_eq!(
+        down_cause(&p.lns_events),
+        vec![
+            (true, 2, Some(0), Initiator::Transport),
+            (false, 2, Some(0), Initiator::Transport)
+        ]
+    );
+    assert!(p.lns.poll_timeout().is_none_or(|t| t >= p.now));
+}
