@@ -442,6 +442,7 @@ impl Lac {
             }
             (_, M::Hello) => {}
             (State::WaitCtlReply, M::Sccrp) => {
+                t.conn.peer_tid = a.assigned_tunnel_id.unwrap_or(0);
                 if let Some(ch) = t.challenge {
                     let want = challenge_response(2, t.conn.secret.as_deref().unwrap_or(&[]), &ch);
                     if a.challenge_response != Some(want) {
@@ -453,7 +454,6 @@ impl Lac {
                     (Some(ch), Some(s)) => Some(challenge_response(3, s, ch)),
                     (Some(_), None) => return self.stop(now, tid, 4, None, "no secret"),
                 };
-                t.conn.peer_tid = a.assigned_tunnel_id.unwrap_or(0);
                 if let Some(w) = a.rws {
                     let _ = t.conn.rel.set_peer_rws(w);
                 }

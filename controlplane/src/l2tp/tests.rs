@@ -502,3 +502,148 @@ fn dead_peer_detected_and_cleaned_up() {
     );
     assert!(p.lns.poll_timeout().is_none_or(|t| t >= p.now));
 }
+
+fn secret_cfg(secret: &[u8], hide: bool) -> Config {
+    let mut c = Config::default();
+    c.secrets.default = Some(secret.to_vec());
+    c.hide_avps = hide;
+    c
+}
+
+fn lac_secret(secret: &[u8], hide: bool) -> LacConfig {
+    LacConfig {
+        secret: Some(secret.to_vec()),
+        hide_avps: hide,
+        ..LacConfig::default()
+    }
+}
+
+fn has_hidden_avp(w: &Wire) -> bool {
+    let m = ControlMessageRepr::parse_bytes(&w.bytes).unwrap();
+    AvpIter::new(m.avps).flatten().any(|a| a.hidden)
+}
+
+#[test]
+fn tunnel_auth_ok() {
+    let mut p = Pair::new(secret_cfg(b"s3cret", false), lac_secret(b"s3cret", false));
+    let (_, _, _) = up_session(&mut p);
+    let sccrp = p.trace.iter().find(|w| w.label() == "LNS SCCRP").unwrap();
+    let a = sccrp.avps();
+    assert!(a.challenge.is_some() && a.challenge_response.is_some());
+    assert!(p
+        .trace
+        .iter()
+        .find(|w| w.label() == "LAC SCCCN")
+        .unwrap()
+        .avps()
+        .challenge_response
+        .is_some());
+    assert_eq!(p.lns.stats().auth_failures, 0);
+}
+
+#[test]
+fn tunnel_auth_fail_detected_by_lns() {
+    let mut p = Pair::new(
+        secret_cfg(b"right", false),
+        LacConfig {
+            challenge_peer: false,
+            ..lac_secret(b"wrong", false)
+        },
+    );
+    p.open();
+    assert_eq!(
+        p.labels(),
+        lbl(&["LAC SCCRQ", "LNS SCCRP", "LAC SCCCN", "LNS StopCCN"])
+    );
+    assert_eq!(p.lns.stats().auth_failures, 1);
+    assert!(p.lac_events.iter().any(|e| matches!(e,
+        Event::TunnelDown { cause, was_up: true, .. } if cause.result == 4)));
+    assert!(!p
+        .lns_events
+        .iter()
+        .any(|e| matches!(e, Event::TunnelUp { .. })));
+    assert_eq!(p.lns.half_open_count(), 0);
+}
+
+#[test]
+fn tunnel_auth_fail_detected_by_lac() {
+    let mut p = Pair::new(secret_cfg(b"right", false), lac_secret(b"wrong", false));
+    p.open();
+    assert_eq!(p.labels(), lbl(&["LAC SCCRQ", "LNS SCCRP", "LAC StopCCN"]));
+    assert!(p.lns_events.iter().any(|e| matches!(e,
+        Event::TunnelDown { cause, was_up: false, .. } if cause.result == 4)));
+    p.drive(Duration::from_secs(40));
+    assert_eq!(p.lns.tunnel_count(), 0);
+}
+
+#[test]
+fn challenge_without_secret_refused() {
+    let mut p = Pair::new(Config::default(), lac_secret(b"x", false));
+    p.open();
+    assert_eq!(p.labels(), lbl(&["LAC SCCRQ", "LNS StopCCN"]));
+    assert_eq!(p.lns.tunnel_count(), 0, "no state kept");
+    assert!(p.lac_events.iter().any(|e| matches!(e,
+        Event::TunnelDown { cause, .. } if cause.result == 4)));
+}
+
+#[test]
+fn per_peer_secret_wins_over_default() {
+    let mut c = secret_cfg(b"default", false);
+    c.secrets.per_peer.insert(lac_addr().ip(), b"peer".to_vec());
+    let mut p = Pair::new(c, lac_secret(b"peer", false));
+    up_session(&mut p);
+    assert_eq!(p.lns.session_count(), 1);
+}
+
+#[test]
+fn hidden_avps_both_ways() {
+    let mut p = Pair::new(secret_cfg(b"hide-me", true), lac_secret(b"hide-me", true));
+    let t = p.open();
+    p.lac
+        .place_call(
+            p.now,
+            t,
+            CallParams {
+                proxy: proxy(),
+                calling_number: Some(b"555".to_vec()),
+                ..CallParams::default()
+            },
+        )
+        .unwrap();
+    p.drive(Duration::from_secs(2));
+    for l in ["LAC SCCRQ", "LNS SCCRP", "LAC ICRQ", "LNS ICRP", "LAC ICCN"] {
+        let w = p.trace.iter().find(|w| w.label() == l).unwrap();
+        assert!(has_hidden_avp(w), "{l} hides something");
+    }
+    let up = p.lns_session_ups()[0].clone();
+    assert_eq!(up.proxy, proxy(), "revealed");
+    assert_eq!(up.calling_number.as_deref(), Some(&b"555"[..]));
+}
+
+#[test]
+fn hidden_mandatory_avp_without_secret_fails_cleanly() {
+    // The LAC hides AVPs (its Assigned Tunnel ID among them); the LNS has no
+    // secret so it cannot reveal the mandatory ones.
+    let mut p = Pair::new(
+        Config::default(),
+        LacConfig {
+            challenge_peer: false,
+            ..lac_secret(b"k", true)
+        },
+    );
+    p.open();
+    // The LNS cannot read the hidden Assigned Tunnel ID, so its StopCCN goes
+    // to tunnel 0 and the LAC retransmits; each copy is refused statelessly.
+    let labels = p.labels();
+    assert_eq!(labels[..2], lbl(&["LAC SCCRQ", "LNS StopCCN"]));
+    assert!(labels
+        .iter()
+        .all(|l| l == "LAC SCCRQ" || l == "LNS StopCCN"));
+    assert_eq!(p.lns.tunnel_count(), 0);
+    assert!(p.trace.iter().filter(|w| !w.from_lac).all(|w| {
+        let a = w.avps();
+        a.result
+            .as_ref()
+            .is_some_and(|r| r.result == 2 && r.error == Some(3))
+    }));
+}
