@@ -647,3 +647,314 @@ fn hidden_mandatory_avp_without_secret_fails_cleanly() {
             .is_some_and(|r| r.result == 2 && r.error == Some(3))
     }));
 }
+
+#[test]
+fn retransmitted_sccrq_is_idempotent() {
+    let now = base();
+    let mut lac = Lac::new(LacConfig::default(), Box::new(SplitMix64(1)));
+    let mut lns = Engine::new(Config::default(), Box::new(SplitMix64(2)));
+    lac.open_tunnel(now, lns_addr()).unwrap();
+    let mut buf = [0u8; 4096];
+    let (_, n) = lac.poll_transmit(now, &mut buf).unwrap();
+    let sccrq = buf[..n].to_vec();
+    lns.handle(now, lac_addr(), &sccrq);
+    let (_, n) = lns.poll_transmit(now, &mut buf).unwrap();
+    let sccrp1 = buf[..n].to_vec();
+    // The SCCRP is "lost"; the LAC retransmits its SCCRQ.
+    let later = now + Duration::from_secs(1);
+    lns.handle(later, lac_addr(), &sccrq);
+    assert_eq!(lns.tunnel_count(), 1);
+    assert_eq!(lns.half_open_count(), 1);
+    // No second SCCRP now: a duplicate is only acknowledged (the SCCRP's
+    // own timer retransmits it, same Ns and tunnel).
+    let mut out = Vec::new();
+    let mut t = later;
+    for _ in 0..4 {
+        lns.handle_timeout(t);
+        while let Some((_, n)) = lns.poll_transmit(t, &mut buf) {
+            out.push(buf[..n].to_vec());
+        }
+        t += Duration::from_millis(500);
+    }
+    let sccrps: Vec<_> = out
+        .iter()
+        .filter(|d| {
+            ControlMessageRepr::parse_bytes(d).unwrap().message_type() == Some(MessageType::Sccrp)
+        })
+        .collect();
+    assert!(!sccrps.is_empty());
+    for d in sccrps {
+        assert_eq!(&d[12..], &sccrp1[12..], "same SCCRP body");
+        assert_eq!(d[8..10], sccrp1[8..10], "same Ns");
+    }
+    assert_eq!(lns.tunnel_count(), 1);
+    // A second SCCRQ with another Assigned Tunnel ID is another tunnel.
+    let mut lac2 = Lac::new(LacConfig::default(), Box::new(SplitMix64(99)));
+    lac2.open_tunnel(now, lns_addr()).unwrap();
+    let (_, n) = lac2.poll_transmit(now, &mut buf).unwrap();
+    lns.handle(now, lac_addr(), &buf[..n]);
+    assert_eq!(lns.tunnel_count(), 2);
+}
+
+#[test]
+fn retransmission_under_loss_of_first_sccrp() {
+    let mut p = Pair::default_pair();
+    p.loss = 1.0;
+    p.lac.open_tunnel(p.now, lns_addr()).unwrap();
+    p.drive(Duration::from_millis(1)); // SCCRQ lost
+    p.loss = 0.0;
+    p.drive(Duration::from_secs(5));
+    assert_eq!(p.lns.active_tunnel_count(), 1);
+    assert!(p
+        .lns_events
+        .iter()
+        .any(|e| matches!(e, Event::TunnelUp { .. })));
+}
+
+#[test]
+fn session_ids_follow_banks() {
+    let mut c = Config::default();
+    c.bank_bits = 0; // one bank: every tunnel shares the session space
+    let mut p = Pair::new(c, LacConfig::default());
+    let t1 = p.open();
+    let t2 = p.open();
+    for t in [t1, t2, t1, t2] {
+        p.lac.place_call(p.now, t, CallParams::default()).unwrap();
+    }
+    p.drive(Duration::from_secs(3));
+    let ups = p.lns_session_ups();
+    assert_eq!(ups.len(), 4);
+    let mut slots: Vec<u32> = ups.iter().map(|u| p.lns.slot_index(u.key)).collect();
+    slots.sort_unstable();
+    slots.dedup();
+    assert_eq!(slots.len(), 4, "distinct slots across tunnels of one bank");
+    for u in &ups {
+        assert_ne!(u.key.session_id, 0);
+        assert_eq!(p.lns.slot_index(u.key), u32::from(u.key.session_id));
+    }
+}
+
+#[test]
+fn tunnel_limit_refused_with_stopccn() {
+    let mut c = Config::default();
+    c.limits.max_tunnels = 1;
+    let mut p = Pair::new(c, LacConfig::default());
+    p.open();
+    p.open();
+    assert_eq!(p.lns.active_tunnel_count(), 1);
+    assert_eq!(p.lns.stats().tunnels_refused, 1);
+    assert!(p.lac_events.iter().any(|e| matches!(e,
+        Event::TunnelDown { cause, was_up: false, .. } if cause.result == 2 && cause.error == Some(4))));
+}
+
+#[test]
+fn session_limits_refused_with_cdn_4() {
+    let mut c = Config::default();
+    c.limits.max_sessions_per_tunnel = 2;
+    c.limits.max_sessions = 3;
+    let mut p = Pair::new(c, LacConfig::default());
+    let t1 = p.open();
+    for _ in 0..3 {
+        p.lac.place_call(p.now, t1, CallParams::default()).unwrap();
+    }
+    p.drive(Duration::from_secs(2));
+    assert_eq!(p.lns.session_count(), 2);
+    let t2 = p.open();
+    for _ in 0..2 {
+        p.lac.place_call(p.now, t2, CallParams::default()).unwrap();
+    }
+    p.drive(Duration::from_secs(2));
+    assert_eq!(p.lns.session_count(), 3);
+    assert_eq!(p.lns.stats().sessions_refused, 2);
+    let refusals = p
+        .trace
+        .iter()
+        .filter(|w| w.label() == "LNS CDN")
+        .map(|w| w.avps().result.unwrap().result)
+        .collect::<Vec<_>>();
+    assert_eq!(refusals, vec![4, 4]);
+    assert_eq!(
+        p.lac_events
+            .iter()
+            .filter(|e| matches!(e, Event::SessionDown { was_up: false, .. }))
+            .count(),
+        2
+    );
+}
+
+#[test]
+fn half_open_flood_is_bounded_and_expires() {
+    let mut c = Config::default();
+    c.limits.max_half_open = 10;
+    c.limits.max_half_open_per_peer = 4;
+    let mut lns = Engine::new(c, Box::new(SplitMix64(5)));
+    let now = base();
+    let mut buf = [0u8; 4096];
+    for i in 0..50u16 {
+        let peer: SocketAddr = format!("198.18.1.{}:1701", i % 5).parse().unwrap();
+        let mut lac = Lac::new(
+            LacConfig::default(),
+            Box::new(SplitMix64(u64::from(i) + 100)),
+        );
+        lac.open_tunnel(now, lns_addr()).unwrap();
+        let (_, n) = lac.poll_transmit(now, &mut buf).unwrap();
+        lns.handle(now, peer, &buf[..n]);
+    }
+    assert_eq!(lns.half_open_count(), 10);
+    assert_eq!(lns.stats().half_open_dropped, 40);
+    while lns.poll_transmit(now, &mut buf).is_some() {}
+    // Nobody answers: they expire (or the reliable layer gives up first).
+    let mut t = now;
+    for _ in 0..60 {
+        t += Duration::from_secs(1);
+        lns.handle_timeout(t);
+        while lns.poll_transmit(t, &mut buf).is_some() {}
+    }
+    assert_eq!(lns.half_open_count(), 0);
+    assert_eq!(lns.tunnel_count(), 0);
+    assert_eq!(lns.stats().half_open_expired, 10);
+}
+
+#[test]
+fn unknown_mandatory_avp_in_icrq_clears_the_session_only() {
+    let mut p = Pair::default_pair();
+    let t = p.open();
+    p.lac
+        .place_call(
+            p.now,
+            t,
+            CallParams {
+                icrq_extra: raw_avp(0, 99, true, b"x"),
+                ..CallParams::default()
+            },
+        )
+        .unwrap();
+    p.drive(Duration::from_secs(2));
+    assert_eq!(p.labels()[3..], lbl(&["LAC ICRQ", "LNS CDN"]));
+    let cdn = p
+        .trace
+        .iter()
+        .find(|w| w.label() == "LNS CDN")
+        .unwrap()
+        .avps();
+    let r = cdn.result.unwrap();
+    assert_eq!((r.result, r.error), (2, Some(8)));
+    assert_eq!(p.lns.active_tunnel_count(), 1, "tunnel survives");
+    assert!(p.lac.is_established(t));
+}
+
+#[test]
+fn unknown_mandatory_avp_in_iccn_clears_the_session() {
+    let mut p = Pair::default_pair();
+    let t = p.open();
+    p.lac
+        .place_call(
+            p.now,
+            t,
+            CallParams {
+                iccn_extra: raw_avp(9, 1, true, b"vendor"),
+                ..CallParams::default()
+            },
+        )
+        .unwrap();
+    p.drive(Duration::from_secs(2));
+    assert_eq!(p.labels().last().unwrap(), "LNS CDN");
+    assert!(p.lns_session_ups().is_empty());
+    assert!(p.lns_events.iter().any(|e| matches!(e,
+        Event::SessionDown { cause, was_up: false, .. } if cause.error == Some(8))));
+    assert_eq!(p.lns.session_count(), 0);
+}
+
+#[test]
+fn unknown_optional_and_vendor_avps_are_ignored() {
+    let mut p = Pair::new(
+        Config::default(),
+        LacConfig {
+            sccrq_extra: [raw_avp(0, 77, false, b"?"), raw_avp(311, 5, false, b"ms")].concat(),
+            ..LacConfig::default()
+        },
+    );
+    let t = p.open();
+    p.lac
+        .place_call(
+            p.now,
+            t,
+            CallParams {
+                iccn_extra: raw_avp(4491, 3, false, b"cisco"),
+                ..CallParams::default()
+            },
+        )
+        .unwrap();
+    p.drive(Duration::from_secs(2));
+    assert_eq!(p.lns_session_ups().len(), 1);
+}
+
+#[test]
+fn unknown_mandatory_avp_in_sccrq_refuses_the_tunnel() {
+    let mut p = Pair::new(
+        Config::default(),
+        LacConfig {
+            sccrq_extra: raw_avp(0, 200, true, b""),
+            ..LacConfig::default()
+        },
+    );
+    p.open();
+    assert_eq!(p.labels(), lbl(&["LAC SCCRQ", "LNS StopCCN"]));
+    let r = p.trace[1].avps().result.unwrap();
+    assert_eq!((r.result, r.error), (2, Some(8)));
+    assert_eq!(p.lns.tunnel_count(), 0);
+}
+
+#[test]
+fn missing_required_avp_in_iccn_gives_cdn_2_2() {
+    let mut p = Pair::default_pair();
+    let t = p.open();
+    p.lac
+        .place_call(
+            p.now,
+            t,
+            CallParams {
+                omit_connect_speed: true,
+                ..CallParams::default()
+            },
+        )
+        .unwrap();
+    p.drive(Duration::from_secs(2));
+    let cdn = p
+        .trace
+        .iter()
+        .find(|w| w.label() == "LNS CDN")
+        .unwrap()
+        .avps();
+    let r = cdn.result.unwrap();
+    assert_eq!((r.result, r.error), (2, Some(2)));
+    assert!(String::from_utf8_lossy(&r.message).contains("Connect Speed"));
+}
+
+#[test]
+fn bad_protocol_version_refused_with_result_5() {
+    let mut p = Pair::new(
+        Config::default(),
+        LacConfig {
+            protocol_version: (2, 0),
+            ..LacConfig::default()
+        },
+    );
+    p.open();
+    let r = p.trace[1].avps().result.unwrap();
+    assert_eq!((r.result, r.error), (5, Some(0x0100)));
+}
+
+#[test]
+fn tie_breaker_is_recorded() {
+    let mut p = Pair::new(
+        Config::default(),
+        LacConfig {
+            tie_breaker: Some(0x1122_3344_5566_7788),
+            ..LacConfig::default()
+        },
+    );
+    p.open();
+    let tid = p.lns_tunnel_id();
+    assert_eq!(p.lns.peer_tie_breaker(tid), Some(0x1122_3344_5566_7788));
+}
