@@ -1206,10 +1206,10 @@ impl Engine {
                     self.stats.hellos_sent += 1;
                 }
             }
-            TunnelState::Closing { until, sent_stop } => {
-                if now >= until || (sent_stop && t.conn.rel.is_idle()) {
-                    self.finalize(tid);
-                }
+            TunnelState::Closing { until, sent_stop }
+                if now >= until || (sent_stop && t.conn.rel.is_idle()) =>
+            {
+                self.finalize(tid);
             }
             _ => {}
         }

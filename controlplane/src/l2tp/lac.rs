@@ -660,10 +660,10 @@ impl Lac {
                     t.conn.send(&mut *self.rng, 0, MessageType::Hello, &[], &[]);
                 }
             }
-            State::Closing { until, sent_stop } => {
-                if now >= until || (sent_stop && t.conn.rel.is_idle()) {
-                    self.finalize(tid);
-                }
+            State::Closing { until, sent_stop }
+                if now >= until || (sent_stop && t.conn.rel.is_idle()) =>
+            {
+                self.finalize(tid);
             }
             _ => {}
         }

@@ -713,8 +713,11 @@ fn retransmission_under_loss_of_first_sccrp() {
 
 #[test]
 fn session_ids_follow_banks() {
-    let mut c = Config::default();
-    c.bank_bits = 0; // one bank: every tunnel shares the session space
+    // One bank: every tunnel shares the session space.
+    let c = Config {
+        bank_bits: 0,
+        ..Config::default()
+    };
     let mut p = Pair::new(c, LacConfig::default());
     let t1 = p.open();
     let t2 = p.open();
