@@ -27,8 +27,8 @@ pub const fn slot_index(bank_bits: u8, tunnel_id: u16, session_id: u16) -> u32 {
     } else {
         bank_bits
     };
-    let mask = (1u32 << bits) - 1;
-    ((tunnel_id as u32 & mask) << 16) | session_id as u32
+    // One formula for both processes: the data plane indexes with the same.
+    l2tpx_table::slot_index(tunnel_id, session_id, bits as u32)
 }
 
 /// Randomness for tunnel IDs, challenges and random vectors. The engine
