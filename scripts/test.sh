@@ -17,5 +17,12 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "fuzz targets compile"
 (cd fuzz && cargo check --locked --bins --quiet)
 
+# CI explores a fixed proptest seed so a rare case found elsewhere cannot
+# turn an unrelated submission red; local runs stay random
+# (docs/decisions.md D7). Failing cases persist in proptest-regressions/.
+if [ "${CI:-}" = "true" ] && [ -z "${PROPTEST_RNG_SEED:-}" ]; then
+  export PROPTEST_RNG_SEED=20261122
+fi
+
 step "cargo test (workspace)"
 cargo test --workspace --locked

@@ -1469,12 +1469,19 @@ mod tests {
                 assert!(out.idle[i]);
             }
         } else {
-            // With a large retry budget, 30% loss never exhausts it.
-            assert!(
-                p.cfg.iter().all(|c| c.max_retries < 20),
-                "failed despite a large retry budget: {:?}",
-                out.failed
-            );
+            // With a large retry budget, 30% loss never exhausts it: a side
+            // fails only on a small budget of its own, or once its peer
+            // has failed (then nobody acknowledges it).
+            for i in 0..2 {
+                if let Some(at) = out.failed[i] {
+                    let peer_failed_first = out.failed[1 - i].is_some_and(|p| p <= at);
+                    assert!(
+                        p.cfg[i].max_retries < 20 || peer_failed_first,
+                        "side {i} failed despite a large retry budget: {:?}",
+                        out.failed
+                    );
+                }
+            }
         }
     }
 
