@@ -15,7 +15,7 @@
 
 use std::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd};
 
 use aya::maps::{Array, HashMap, MapData, MapError, PerCpuArray, XskMap};
 use aya::programs::{ProgramError, Xdp, XdpMode};
@@ -593,9 +593,9 @@ impl Steering {
     /// Puts the AF_XDP socket serving RX queue `queue` of `side`'s
     /// interface into the XSKMAP. The socket must be bound to that queue of
     /// that interface, or the kernel drops what is redirected to it.
-    pub fn set_xsk(&mut self, side: Side, queue: u32, socket: impl AsRawFd) -> Result<(), Error> {
+    pub fn set_xsk(&mut self, side: Side, queue: u32, socket: impl AsFd) -> Result<(), Error> {
         self.xsks[side.index()]
-            .set(queue, socket.as_raw_fd(), 0)
+            .set(queue, socket.as_fd().as_raw_fd(), 0)
             .map_err(map_err(side.xsk_map_name()))
     }
 

@@ -51,11 +51,22 @@ static __always_inline struct frame frame_of(struct xdp_md *ctx)
 	return f;
 }
 
+/*
+ * Hides a value from the optimiser (libbpf's barrier_var). Without it clang
+ * folds `data + (x - 2)` checked as `p + 2 > data_end` into one pointer
+ * `data + x` read at offsets -2 and -1, which the verifier rejects: it only
+ * proves bytes at or after the checked pointer.
+ */
+#define opaque(var) asm volatile("" : "+r"(var))
+
 /* `len` bytes at `off`, or NULL unless they all lie in the frame. */
 static __always_inline void *frame_at(const struct frame *f, __u32 off, __u32 len)
 {
-	void *p = f->data + off;
+	void *p;
 
+	opaque(off);
+	p = f->data + off;
+	opaque(p);
 	if (p + len > f->data_end)
 		return NULL;
 	return p;
