@@ -632,3 +632,170 @@ pub fn run_cuts(s: &Steering, side: Side, cases: &[Case]) -> usize {
 pub fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
+
+// ---------------------------------------------------------------------------
+// A bound AF_XDP socket (copy mode) with mapped fill and RX rings: enough to
+// see what XDP redirected to it on a live interface.
+
+struct Ring {
+    base: *mut u8,
+    len: usize,
+    producer: *const std::sync::atomic::AtomicU32,
+    consumer: *const std::sync::atomic::AtomicU32,
+    desc: *mut u8,
+}
+
+impl Ring {
+    fn map(
+        fd: RawFd,
+        off: &libc::xdp_ring_offset,
+        entries: usize,
+        entry_size: usize,
+        pgoff: i64,
+    ) -> io::Result<Ring> {
+        let len = off.desc as usize + entries * entry_size;
+        // SAFETY: maps the kernel's ring for this socket; checked below.
+        let base = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED | libc::MAP_POPULATE,
+                fd,
+                pgoff,
+            )
+        };
+        if base == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        let base = base.cast::<u8>();
+        // SAFETY: the offsets come from XDP_MMAP_OFFSETS, inside the mapping.
+        unsafe {
+            Ok(Ring {
+                base,
+                len,
+                producer: base.add(off.producer as usize).cast(),
+                consumer: base.add(off.consumer as usize).cast(),
+                desc: base.add(off.desc as usize),
+            })
+        }
+    }
+}
+
+impl Drop for Ring {
+    fn drop(&mut self) {
+        // SAFETY: our own mapping.
+        unsafe { libc::munmap(self.base.cast(), self.len) };
+    }
+}
+
+/// An AF_XDP socket bound to one queue of one interface (copy mode).
+pub struct BoundXsk {
+    rx: Ring,
+    _fill: Ring,
+    // Dropped last: the rings map the socket.
+    xsk: Xsk,
+}
+
+impl AsFd for BoundXsk {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.xsk.as_fd()
+    }
+}
+
+impl BoundXsk {
+    pub fn bind(ifindex: u32, queue: u32) -> io::Result<BoundXsk> {
+        use std::sync::atomic::Ordering;
+        let xsk = Xsk::new()?;
+        let fd = xsk.as_fd().as_raw_fd();
+        // SAFETY: zeroed plain-data struct, filled by the kernel.
+        let mut off: libc::xdp_mmap_offsets = unsafe { std::mem::zeroed() };
+        let mut optlen = std::mem::size_of_val(&off) as libc::socklen_t;
+        // SAFETY: off is writable for optlen bytes.
+        let rc = unsafe {
+            libc::getsockopt(
+                fd,
+                libc::SOL_XDP,
+                libc::XDP_MMAP_OFFSETS,
+                (&mut off as *mut libc::xdp_mmap_offsets).cast(),
+                &mut optlen,
+            )
+        };
+        if rc != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let fill = Ring::map(
+            fd,
+            &off.fr,
+            XSK_FRAMES,
+            8,
+            libc::XDP_UMEM_PGOFF_FILL_RING as i64,
+        )?;
+        let rx = Ring::map(fd, &off.rx, XSK_FRAMES, 16, libc::XDP_PGOFF_RX_RING)?;
+        // Give the kernel every frame to receive into.
+        for i in 0..XSK_FRAMES {
+            // SAFETY: slot i of the fill ring's descriptor array.
+            unsafe {
+                fill.desc
+                    .cast::<u64>()
+                    .add(i)
+                    .write((i * XSK_FRAME_SIZE) as u64)
+            };
+        }
+        // SAFETY: producer points into the mapped ring.
+        unsafe { &*fill.producer }.store(XSK_FRAMES as u32, Ordering::Release);
+
+        let sa = libc::sockaddr_xdp {
+            sxdp_family: libc::AF_XDP as u16,
+            sxdp_flags: libc::XDP_COPY,
+            sxdp_ifindex: ifindex,
+            sxdp_queue_id: queue,
+            sxdp_shared_umem_fd: 0,
+        };
+        // SAFETY: sa is a valid sockaddr_xdp of the size passed.
+        let rc = unsafe {
+            libc::bind(
+                fd,
+                (&sa as *const libc::sockaddr_xdp).cast(),
+                std::mem::size_of_val(&sa) as libc::socklen_t,
+            )
+        };
+        if rc != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(BoundXsk {
+            rx,
+            _fill: fill,
+            xsk,
+        })
+    }
+
+    /// Waits up to `timeout` for one received frame and returns its bytes.
+    pub fn recv(&self, timeout: std::time::Duration) -> Option<Vec<u8>> {
+        use std::sync::atomic::Ordering;
+        let mut pfd = libc::pollfd {
+            fd: self.xsk.as_fd().as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd.
+        unsafe { libc::poll(&mut pfd, 1, timeout.as_millis() as libc::c_int) };
+        // SAFETY: the ring's indices and descriptors lie in our mapping.
+        unsafe {
+            let prod = (*self.rx.producer).load(Ordering::Acquire);
+            let cons = (*self.rx.consumer).load(Ordering::Relaxed);
+            if prod == cons {
+                return None;
+            }
+            let slot = cons as usize % XSK_FRAMES;
+            let desc = self.rx.desc.add(slot * 16).cast::<libc::xdp_desc>().read();
+            let data = std::slice::from_raw_parts(
+                self.xsk.umem.cast::<u8>().add(desc.addr as usize),
+                desc.len as usize,
+            )
+            .to_vec();
+            (*self.rx.consumer).store(cons + 1, Ordering::Release);
+            Some(data)
+        }
+    }
+}
