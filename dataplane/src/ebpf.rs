@@ -188,10 +188,16 @@ counters! {
 impl Counter {
     /// The side whose program bumps this counter.
     pub const fn side(self) -> Side {
-        if (self as u32) < Counter::CoreRedirectV4 as u32 {
-            Side::Access
-        } else {
-            Side::Core
+        match self {
+            Counter::CoreRedirectV4
+            | Counter::CoreRedirectV6
+            | Counter::CorePassNoXsk
+            | Counter::CorePassNotIp
+            | Counter::CorePassV4Miss
+            | Counter::CorePassV6Miss
+            | Counter::CorePassTruncated
+            | Counter::CorePassMalformed => Side::Core,
+            _ => Side::Access,
         }
     }
 

@@ -18,7 +18,6 @@ use l2tpx_wire::ipv4::IpProtocol;
 /// The access-side table, as it reads with an XSK in queue 0's entry.
 fn access_cases() -> Vec<Case> {
     let d = Access::default;
-    let v4 = inner_ipv4;
     let v6 = inner_ipv6;
     let mut t = vec![
         // The fast path and its PPP header variants.
@@ -649,7 +648,6 @@ fn access_cases() -> Vec<Case> {
         A::Pass,
         C::L2tpPassTruncated,
     ));
-    let _ = v4;
     t
 }
 
