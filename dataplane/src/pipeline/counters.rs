@@ -104,7 +104,7 @@ impl SessionAccumulator {
     }
 
     /// Counts one packet of `bytes` inner bytes for `slot`.
-    #[inline]
+    #[inline(always)]
     pub fn count(&mut self, slot: u32, dir: Direction, bytes: usize) {
         let i = (slot as usize ^ (slot as usize >> 16)) % ACC_WAYS;
         let e = &mut self.entries[i];
@@ -132,6 +132,7 @@ impl SessionAccumulator {
         }
     }
 
+    #[cold]
     #[inline(never)]
     fn spill(&mut self, e: AccEntry) {
         let down_packets = e.packets - e.up_packets;

@@ -9,8 +9,8 @@ use l2tpx_wire::ipv4;
 use super::counters::{Direction, SessionAccumulator};
 use super::upstream::decrement_ttl_v4;
 use super::{
-    be16, clamp_mss, put16, DropReason, Frame, OuterChecksum, PipelineConfig, PuntReason, Verdict,
-    ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETH_LEN,
+    be16, clamp_mss, ipv4_header_sum, put16, DropReason, Frame, OuterChecksum, PipelineConfig,
+    PuntReason, Verdict, ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETH_LEN,
 };
 
 use DropReason as D;
@@ -35,8 +35,12 @@ pub(super) fn process<T: SessionLookup>(
     cfg: &PipelineConfig,
     acc: &mut SessionAccumulator,
 ) -> Verdict {
-    match encap(frame, table, cfg, acc) {
-        Ok(v) => v,
+    match encap(frame.buf, frame.offset, frame.len, table, cfg, acc) {
+        Ok((offset, len)) => {
+            frame.offset = offset;
+            frame.len = len;
+            Verdict::TxAccess
+        }
         Err(v) => v,
     }
 }
@@ -78,18 +82,34 @@ fn layout(sess: &Session) -> Option<Layout> {
     })
 }
 
+/// What the rewrite needs to know about the inner packet.
+#[derive(Clone, Copy)]
+struct Inner {
+    /// Where it starts in the chunk, and its length (IP length, so any
+    /// Ethernet padding is left behind).
+    start: usize,
+    len: usize,
+    v6: bool,
+    /// IP header length (where TCP starts).
+    ihl: usize,
+    proto: u8,
+    ttl: u8,
+    /// Not a fragment, or the first one: TCP's header is there.
+    first_fragment: bool,
+}
+
+/// Returns the new packet's offset and length in `buf`.
 #[inline(always)]
 fn encap<T: SessionLookup>(
-    frame: &mut Frame<'_>,
+    buf: &mut [u8],
+    base: usize,
+    len: usize,
     table: &T,
     cfg: &PipelineConfig,
     acc: &mut SessionAccumulator,
-) -> Result<Verdict, Verdict> {
-    let base = frame.offset;
-    let end = base.checked_add(frame.len).ok_or(drop(D::Malformed))?;
-    let buf: &mut [u8] = &mut *frame.buf;
+) -> Result<(usize, usize), Verdict> {
+    let end = base.checked_add(len).ok_or(drop(D::Malformed))?;
     let pkt = buf.get(base..end).ok_or(drop(D::Malformed))?;
-
     let (l3, ethertype) = match *pkt {
         [_, _, _, _, _, _, _, _, _, _, _, _, 0x81, 0x00, _, _, t0, t1, ..] => {
             (18, u16::from_be_bytes([t0, t1]))
@@ -97,24 +117,25 @@ fn encap<T: SessionLookup>(
         [_, _, _, _, _, _, _, _, _, _, _, _, t0, t1, ..] => (ETH_LEN, u16::from_be_bytes([t0, t1])),
         _ => return Err(drop(D::Malformed)),
     };
-    let inner = pkt.get(l3..).ok_or(drop(D::Malformed))?;
-    let inner_start = base + l3;
+    let ip = pkt.get(l3..).ok_or(drop(D::Malformed))?;
+    let start = base + l3;
 
     // Parse, look up, and check everything before touching the frame.
-    let (sess, lay, inner_len, is_v6, ihl, proto, ttl, first_fragment) = match ethertype {
+    match ethertype {
         ETHERTYPE_IPV4 => {
             let [vihl, _, tl0, tl1, _, _, fo0, fo1, ttl, proto, _, _, _, _, _, _, d0, d1, d2, d3, ..] =
-                *inner
+                *ip
             else {
                 return Err(drop(D::Malformed));
             };
             let ihl = usize::from(vihl & 0x0f) * 4;
             let total = usize::from(u16::from_be_bytes([tl0, tl1]));
-            if vihl >> 4 != 4 || ihl < ipv4::HEADER_LEN || total < ihl || total > inner.len() {
+            if vihl >> 4 != 4 || ihl < ipv4::HEADER_LEN || total < ihl || total > ip.len() {
                 return Err(drop(D::Malformed));
             }
-            let dst = core::net::Ipv4Addr::new(d0, d1, d2, d3);
-            let sess = table.by_ipv4(dst).ok_or(drop(D::UnknownSubscriber))?;
+            let Some(sess) = table.by_ipv4(core::net::Ipv4Addr::new(d0, d1, d2, d3)) else {
+                return Err(drop(D::UnknownSubscriber));
+            };
             if ttl <= 1 {
                 return Err(punt(PuntReason::TtlExpired));
             }
@@ -127,28 +148,31 @@ fn encap<T: SessionLookup>(
                     PuntReason::NeedsFragment
                 }));
             }
-            (
-                sess,
-                lay,
-                total,
-                false,
+            let inner = Inner {
+                start,
+                len: total,
+                v6: false,
                 ihl,
                 proto,
                 ttl,
-                flags & 0x1fff == 0,
-            )
+                first_fragment: flags & 0x1fff == 0,
+            };
+            rewrite(buf, inner, &sess, &lay, table, cfg, acc)
         }
         ETHERTYPE_IPV6 => {
-            let Some(h) = inner.first_chunk::<40>() else {
+            let Some(h) = ip.first_chunk::<40>() else {
                 return Err(drop(D::Malformed));
             };
             let total = 40 + usize::from(u16::from_be_bytes([h[4], h[5]]));
-            if h[0] >> 4 != 6 || total > inner.len() {
+            if h[0] >> 4 != 6 || total > ip.len() {
                 return Err(drop(D::Malformed));
             }
+            let (next, hop) = (h[6], h[7]);
             let dst: &[u8; 16] = h[24..40].try_into().map_err(|_| drop(D::Malformed))?;
-            let sess = table.by_ipv6(dst).ok_or(drop(D::UnknownSubscriber))?;
-            if h[7] <= 1 {
+            let Some(sess) = table.by_ipv6(dst) else {
+                return Err(drop(D::UnknownSubscriber));
+            };
+            if hop <= 1 {
                 return Err(punt(PuntReason::TtlExpired));
             }
             let lay = layout(&sess).ok_or(drop(D::BadTemplate))?;
@@ -156,47 +180,67 @@ fn encap<T: SessionLookup>(
                 // IPv6 routers never fragment: Packet Too Big.
                 return Err(punt(PuntReason::FragNeeded));
             }
-            (sess, lay, total, true, 40, h[6], h[7], true)
+            let inner = Inner {
+                start,
+                len: total,
+                v6: true,
+                ihl: 40,
+                proto: next,
+                ttl: hop,
+                first_fragment: true,
+            };
+            rewrite(buf, inner, &sess, &lay, table, cfg, acc)
         }
-        _ => return Err(drop(D::NotIp)),
-    };
-    let start = inner_start
+        _ => Err(drop(D::NotIp)),
+    }
+}
+
+/// TTL, MSS, then the template in front: the packet passed every check.
+#[inline(always)]
+fn rewrite<T: SessionLookup>(
+    buf: &mut [u8],
+    inner: Inner,
+    sess: &Session,
+    lay: &Layout,
+    table: &T,
+    cfg: &PipelineConfig,
+    acc: &mut SessionAccumulator,
+) -> Result<(usize, usize), Verdict> {
+    let start = inner
+        .start
         .checked_sub(lay.len)
         .ok_or(drop(D::NoHeadroom))?;
-
-    // Rewrite the inner packet: TTL, then MSS.
-    let ip = buf
-        .get_mut(inner_start..inner_start + inner_len)
+    let (hdr, rest) = buf
+        .get_mut(start..)
+        .ok_or(drop(D::NoHeadroom))?
+        .split_at_mut_checked(lay.len)
         .ok_or(drop(D::Malformed))?;
-    if is_v6 {
+    let ip = rest.get_mut(..inner.len).ok_or(drop(D::Malformed))?;
+
+    if inner.v6 {
         if let Some(h) = ip.get_mut(7) {
-            *h = ttl - 1;
+            *h = inner.ttl - 1;
         }
     } else {
-        decrement_ttl_v4(ip, ttl, proto);
+        decrement_ttl_v4(ip, inner.ttl, inner.proto);
     }
-    if sess.mss_clamp != 0 && proto == IPPROTO_TCP && first_fragment {
-        let mss = if is_v6 {
+    if sess.mss_clamp != 0 && inner.proto == IPPROTO_TCP && inner.first_fragment {
+        let mss = if inner.v6 {
             sess.mss_clamp.saturating_sub(20)
         } else {
             sess.mss_clamp
         };
-        if let Some(seg) = ip.get_mut(ihl..) {
+        if let Some(seg) = ip.get_mut(inner.ihl..) {
             clamp_mss(seg, mss);
         }
     }
 
-    // Prepend the template and patch it.
-    let hdr = buf.get_mut(start..inner_start).ok_or(drop(D::NoHeadroom))?;
-    write_template(hdr, &sess, &lay);
-    patch(hdr, &lay, inner_len, is_v6, cfg.outer_checksum, || {
+    write_template(hdr, sess, lay);
+    patch(hdr, lay, inner.len, inner.v6, cfg.outer_checksum, || {
         table.next_ns(sess.slot)
     });
-
-    frame.offset = start;
-    frame.len = lay.len + inner_len;
-    acc.count(sess.slot, Direction::Down, inner_len);
-    Ok(Verdict::TxAccess)
+    acc.count(sess.slot, Direction::Down, inner.len);
+    Ok((start, lay.len + inner.len))
 }
 
 /// The largest inner packet the session takes: its MTU, and never more than
@@ -247,8 +291,8 @@ fn patch(
         }
         OuterChecksum::Full => {
             put16(hdr, lay.ip + 10, 0);
-            if let Some(h) = hdr.get(lay.ip..lay.ip + ipv4::HEADER_LEN) {
-                let c = !checksum::data(h);
+            if let Some(h) = hdr.get(lay.ip..).and_then(|h| h.first_chunk::<20>()) {
+                let c = !ipv4_header_sum(h);
                 put16(hdr, lay.ip + 10, c);
             }
         }

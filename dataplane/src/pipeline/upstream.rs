@@ -9,8 +9,8 @@ use l2tpx_wire::{ipv4, Error};
 
 use super::counters::{Direction, SessionAccumulator};
 use super::{
-    clamp_mss, DropReason, Frame, PipelineConfig, PuntReason, Verdict, ETHERTYPE_IPV4,
-    ETHERTYPE_IPV6, ETHERTYPE_VLAN, ETH_LEN,
+    clamp_mss, ipv4_header_ok, DropReason, Frame, PipelineConfig, PuntReason, Verdict,
+    ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETHERTYPE_VLAN, ETH_LEN,
 };
 
 const PPP_IPV4: u16 = 0x0021;
@@ -93,7 +93,7 @@ fn decap<T: SessionLookup>(
     }
     let outer_src = u32::from_be_bytes([s0, s1, s2, s3]);
     let ip_hdr = ip.get(..ihl).ok_or(drop(D::Malformed))?;
-    if checksum::data(ip_hdr) != 0xffff {
+    if !ipv4_header_ok(ip_hdr) {
         return Err(drop(D::BadChecksum));
     }
 
@@ -126,19 +126,37 @@ fn decap<T: SessionLookup>(
 
     // L2TP data header.
     let l2tp = udp.get(8..).ok_or(drop(D::Malformed))?;
-    let hdr = match DataHeader::parse(l2tp) {
-        Ok(h) => h,
-        // T bit set (and version 2): a control message.
-        Err(Error::Malformed) if l2tp.first().is_some_and(|b| b & 0x80 != 0) => {
-            return Err(punt(PuntReason::ToControlPlane))
+    let hdr = match *l2tp {
+        // Fast path: flags word 0x0002 (data, no Length, Ns or offset).
+        [0x00, 0x02, t0, t1, s0, s1, ..] => DataHeader {
+            tunnel_id: u16::from_be_bytes([t0, t1]),
+            session_id: u16::from_be_bytes([s0, s1]),
+            ns: None,
+            priority: false,
+            payload_offset: 6,
+            payload_end: l2tp.len(),
+        },
+        // Fast path: 0x4002 (Length only), Length covering the header.
+        [0x40, 0x02, l0, l1, t0, t1, s0, s1, ..]
+            if (8..=l2tp.len()).contains(&usize::from(u16::from_be_bytes([l0, l1]))) =>
+        {
+            DataHeader {
+                tunnel_id: u16::from_be_bytes([t0, t1]),
+                session_id: u16::from_be_bytes([s0, s1]),
+                ns: None,
+                priority: false,
+                payload_offset: 8,
+                payload_end: usize::from(u16::from_be_bytes([l0, l1])),
+            }
         }
-        Err(Error::WrongVersion(_)) => return Err(drop(D::NotL2tp)),
-        Err(_) => return Err(drop(D::Malformed)),
+        _ => parse_data_header(l2tp)?,
     };
 
     // The session, by index.
     let slot = slot_index(hdr.tunnel_id, hdr.session_id, table.bank_bits());
-    let sess = table.by_slot(slot).ok_or(drop(D::UnknownSession))?;
+    let Some(sess) = table.by_slot(slot) else {
+        return Err(drop(D::UnknownSession));
+    };
     if sess.our_session_id != hdr.session_id {
         return Err(drop(D::UnknownSession));
     }
@@ -156,7 +174,11 @@ fn decap<T: SessionLookup>(
     let ppp = l2tp
         .get(hdr.payload_offset..hdr.payload_end)
         .ok_or(drop(D::Malformed))?;
-    let (protocol, ppp_len) = protocol_and_offset(ppp).map_err(|_| drop(D::Malformed))?;
+    let (protocol, ppp_len) = match *ppp {
+        // Fast path: Address/Control and an uncompressed IPv4/IPv6 protocol.
+        [0xff, 0x03, 0x00, p, ..] if p == 0x21 || p == 0x57 => (u16::from(p), 4),
+        _ => protocol_and_offset(ppp).map_err(|_| drop(D::Malformed))?,
+    };
     // Where the inner packet starts and where the PPP frame ends, in `pkt`.
     let inner_start = l3 + ihl + 8 + hdr.payload_offset + ppp_len;
     let inner_end = l3 + ihl + 8 + hdr.payload_end;
@@ -184,6 +206,20 @@ fn decap<T: SessionLookup>(
     frame.len = ETH_LEN + inner_len;
     acc.count(slot, Direction::Up, inner_len);
     Ok(Verdict::TxCore)
+}
+
+/// The general L2TP data header parse, and what its errors mean here.
+#[inline]
+fn parse_data_header(l2tp: &[u8]) -> Result<DataHeader, Verdict> {
+    match DataHeader::parse(l2tp) {
+        Ok(h) => Ok(h),
+        // T bit set (and version 2): a control message.
+        Err(Error::Malformed) if l2tp.first().is_some_and(|b| b & 0x80 != 0) => {
+            Err(punt(PuntReason::ToControlPlane))
+        }
+        Err(Error::WrongVersion(_)) => Err(drop(D::NotL2tp)),
+        Err(_) => Err(drop(D::Malformed)),
+    }
 }
 
 #[inline(always)]
