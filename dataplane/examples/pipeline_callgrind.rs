@@ -31,6 +31,11 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let mode = args.next().unwrap_or_else(|| "up".into());
     let n: usize = args.next().and_then(|s| s.parse().ok()).unwrap_or(10_000);
+    // `--time`: also time each batch (restore excluded) and print the
+    // minimum and median ns per packet: robust on a loaded machine, where
+    // criterion's mean is not.
+    let timed = args.next().as_deref() == Some("--time");
+    let mut times: Vec<u64> = Vec::new();
 
     let specs: Vec<SessionSpec> = (1..=8).map(SessionSpec::nth).collect();
     let mut t = MockTable::new(BANK_BITS);
@@ -117,7 +122,14 @@ fn main() {
             let (chunk, len) = it.next().expect("BATCH_MAX chunks");
             Frame::new(chunk, HEADROOM, len, side)
         });
-        process_batch(&mut frames, &t, &cfg, &mut out, sessions.as_mut_slice());
+        if timed {
+            #[allow(clippy::disallowed_methods)] // a driver: it may read the clock
+            let t0 = std::time::Instant::now();
+            process_batch(&mut frames, &t, &cfg, &mut out, sessions.as_mut_slice());
+            times.push(t0.elapsed().as_nanos() as u64);
+        } else {
+            process_batch(&mut frames, &t, &cfg, &mut out, sessions.as_mut_slice());
+        }
         counters.add_batch(&out);
         std::hint::black_box(&frames);
     }
@@ -129,4 +141,15 @@ fn main() {
         fwd
     );
     assert_eq!(fwd, counters.rx, "every packet forwarded");
+    if !times.is_empty() {
+        times.sort_unstable();
+        let per = |t: u64| t as f64 / BATCH_MAX as f64;
+        println!(
+            "ns/packet: min {:.1} p10 {:.1} median {:.1} (batches of {BATCH_MAX}, {} batches)",
+            per(times[0]),
+            per(times[times.len() / 10]),
+            per(times[times.len() / 2]),
+            times.len()
+        );
+    }
 }

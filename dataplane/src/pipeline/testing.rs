@@ -49,13 +49,16 @@ impl Hasher for FxHasher {
 type Fx = BuildHasherDefault<FxHasher>;
 
 /// A session table in hash maps: by slot, by IPv4 address, by IPv6 /64.
+/// Each map gives an index into one array of sessions (one hash probe and
+/// one copy per lookup, like the real table's open addressing).
 #[derive(Debug, Default)]
 pub struct MockTable {
     bank_bits: u32,
     /// Each session and whether it is up.
-    slots: HashMap<u32, (Session, bool), Fx>,
-    v4: HashMap<Ipv4Addr, u32, Fx>,
-    v6: HashMap<[u8; 8], u32, Fx>,
+    sessions: Vec<(Session, bool)>,
+    slots: HashMap<u32, usize, Fx>,
+    v4: HashMap<Ipv4Addr, usize, Fx>,
+    v6: HashMap<[u8; 8], usize, Fx>,
     ns: HashMap<u32, Cell<u16>, Fx>,
 }
 
@@ -71,20 +74,30 @@ impl MockTable {
     /// Adds (or replaces) a session that is up, at `session.slot`.
     pub fn insert(&mut self, session: Session) {
         let slot = session.slot;
+        let i = match self.slots.get(&slot) {
+            Some(&i) => {
+                self.sessions[i] = (session, true);
+                i
+            }
+            None => {
+                self.sessions.push((session, true));
+                self.sessions.len() - 1
+            }
+        };
+        self.slots.insert(slot, i);
         if let Some(a) = session.subscriber_v4 {
-            self.v4.insert(a, slot);
+            self.v4.insert(a, i);
         }
         if let Some(p) = session.subscriber_v6_prefix {
-            self.v6.insert(p, slot);
+            self.v6.insert(p, i);
         }
         self.ns.insert(slot, Cell::new(0));
-        self.slots.insert(slot, (session, true));
     }
 
     /// Marks a session down (lookups no longer return it) or up again.
     pub fn set_up(&mut self, slot: u32, up: bool) {
-        if let Some(e) = self.slots.get_mut(&slot) {
-            e.1 = up;
+        if let Some(&i) = self.slots.get(&slot) {
+            self.sessions[i].1 = up;
         }
     }
 
@@ -94,8 +107,8 @@ impl MockTable {
     }
 
     #[inline]
-    fn up(&self, slot: u32) -> Option<Session> {
-        match self.slots.get(&slot) {
+    fn up(&self, i: Option<&usize>) -> Option<Session> {
+        match self.sessions.get(*i?) {
             Some((s, true)) => Some(*s),
             _ => None,
         }
@@ -107,16 +120,16 @@ impl MockTable {
 impl SessionLookup for MockTable {
     #[inline(never)]
     fn by_slot(&self, slot: u32) -> Option<Session> {
-        self.up(slot)
+        self.up(self.slots.get(&slot))
     }
     #[inline(never)]
     fn by_ipv4(&self, dst: Ipv4Addr) -> Option<Session> {
-        self.up(*self.v4.get(&dst)?)
+        self.up(self.v4.get(&dst))
     }
     #[inline(never)]
     fn by_ipv6(&self, dst: &[u8; 16]) -> Option<Session> {
         let p: [u8; 8] = dst[..8].try_into().ok()?;
-        self.up(*self.v6.get(&p)?)
+        self.up(self.v6.get(&p))
     }
     #[inline(never)]
     fn next_ns(&self, slot: u32) -> u16 {
