@@ -10,6 +10,11 @@
 //! copy-mode receive.
 //!
 //! `cargo bench -p l2tpx-dataplane --bench pipeline -- --warm-up-time 1 --measurement-time 3`
+//!
+//! On the shared 2-core VM (load average 6–8 from other jobs) criterion's
+//! means swing by 2× between runs; `examples/pipeline_callgrind.rs` gives
+//! repeatable instruction counts and, with `--time`, the minimum/median
+//! per batch, which interference cannot lower.
 
 use std::time::{Duration, Instant};
 
