@@ -1,4 +1,6 @@
-//! The l2tpx data plane library: the XDP steering programs and their
-//! loader ([`ebpf`]); the AF_XDP pipeline follows (issue 5).
+//! The l2tpx data plane: the XDP steering programs and their loader
+//! ([`ebpf`]) and the pure per-batch packet pipeline ([`pipeline`]) that the
+//! per-core AF_XDP workers run over the shared session table.
 
 pub mod ebpf;
+pub mod pipeline;

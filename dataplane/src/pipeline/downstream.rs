@@ -1,0 +1,313 @@
+//! Downstream: Eth/IP from the core becomes the session's
+//! Eth/IPv4/UDP/L2TP/PPP template followed by the same inner packet, the
+//! template written into the headroom in front of it.
+
+use l2tpx_table::{Session, SessionLookup, TEMPLATE_MAX};
+use l2tpx_wire::checksum;
+use l2tpx_wire::ipv4;
+
+use super::counters::{Direction, SessionAccumulator};
+use super::upstream::decrement_ttl_v4;
+use super::{
+    be16, clamp_mss, ipv4_header_sum, put16, DropReason, Frame, OuterChecksum, PipelineConfig,
+    PuntReason, Verdict, ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETH_LEN,
+};
+
+use DropReason as D;
+
+const IPPROTO_TCP: u8 = 6;
+const PPP_IPV6: u16 = 0x0057;
+/// L2TP flag bits (RFC 2661 §3.1).
+const L2TP_L: u16 = 0x4000;
+const L2TP_S: u16 = 0x0800;
+/// Outer IPv4 (20) + UDP (8) in front of the L2TP header.
+const IP_UDP_LEN: usize = 28;
+/// Smallest L2TP data header (6) + PPP protocol (2).
+const MIN_L2TP_PPP: usize = 8;
+/// Half of the template copy: two overlapping fixed-size copies cover any
+/// template of 32 to 64 bytes without a variable-length memcpy.
+const HALF: usize = TEMPLATE_MAX / 2;
+
+#[inline]
+pub(super) fn process<T: SessionLookup>(
+    frame: &mut Frame<'_>,
+    table: &T,
+    cfg: &PipelineConfig,
+    acc: &mut SessionAccumulator,
+) -> Verdict {
+    match encap(frame.buf, frame.offset, frame.len, table, cfg, acc) {
+        Ok((offset, len)) => {
+            frame.offset = offset;
+            frame.len = len;
+            Verdict::TxAccess
+        }
+        Err(v) => v,
+    }
+}
+
+#[inline(always)]
+fn drop(r: DropReason) -> Verdict {
+    Verdict::Drop(r)
+}
+
+#[inline(always)]
+fn punt(r: PuntReason) -> Verdict {
+    Verdict::Punt(r)
+}
+
+/// The layout of a session's template, checked.
+#[derive(Clone, Copy)]
+struct Layout {
+    len: usize,
+    ip: usize,
+    udp: usize,
+    l2tp: usize,
+}
+
+/// Checks that the template's fields lie where the patching expects them:
+/// IPv4 (no options) and UDP right before the L2TP header, the PPP Protocol
+/// in the last two bytes, an Ethernet header (14 bytes at least) first.
+#[inline(always)]
+fn layout(sess: &Session) -> Option<Layout> {
+    let len = usize::from(sess.template_len);
+    let l2tp = usize::from(sess.l2tp_offset);
+    if len > TEMPLATE_MAX || l2tp < ETH_LEN + IP_UDP_LEN || l2tp + MIN_L2TP_PPP > len {
+        return None;
+    }
+    Some(Layout {
+        len,
+        ip: l2tp - IP_UDP_LEN,
+        udp: l2tp - 8,
+        l2tp,
+    })
+}
+
+/// What the rewrite needs to know about the inner packet.
+#[derive(Clone, Copy)]
+struct Inner {
+    /// Where it starts in the chunk, and its length (IP length, so any
+    /// Ethernet padding is left behind).
+    start: usize,
+    len: usize,
+    v6: bool,
+    /// IP header length (where TCP starts).
+    ihl: usize,
+    proto: u8,
+    ttl: u8,
+    /// Not a fragment, or the first one: TCP's header is there.
+    first_fragment: bool,
+}
+
+/// Returns the new packet's offset and length in `buf`.
+#[inline(always)]
+fn encap<T: SessionLookup>(
+    buf: &mut [u8],
+    base: usize,
+    len: usize,
+    table: &T,
+    cfg: &PipelineConfig,
+    acc: &mut SessionAccumulator,
+) -> Result<(usize, usize), Verdict> {
+    let end = base.checked_add(len).ok_or(drop(D::Malformed))?;
+    let pkt = buf.get(base..end).ok_or(drop(D::Malformed))?;
+    let (l3, ethertype) = match *pkt {
+        [_, _, _, _, _, _, _, _, _, _, _, _, 0x81, 0x00, _, _, t0, t1, ..] => {
+            (18, u16::from_be_bytes([t0, t1]))
+        }
+        [_, _, _, _, _, _, _, _, _, _, _, _, t0, t1, ..] => (ETH_LEN, u16::from_be_bytes([t0, t1])),
+        _ => return Err(drop(D::Malformed)),
+    };
+    let ip = pkt.get(l3..).ok_or(drop(D::Malformed))?;
+    let start = base + l3;
+
+    // Parse, look up, and check everything before touching the frame.
+    match ethertype {
+        ETHERTYPE_IPV4 => {
+            let [vihl, _, tl0, tl1, _, _, fo0, fo1, ttl, proto, _, _, _, _, _, _, d0, d1, d2, d3, ..] =
+                *ip
+            else {
+                return Err(drop(D::Malformed));
+            };
+            let ihl = usize::from(vihl & 0x0f) * 4;
+            let total = usize::from(u16::from_be_bytes([tl0, tl1]));
+            if vihl >> 4 != 4 || ihl < ipv4::HEADER_LEN || total < ihl || total > ip.len() {
+                return Err(drop(D::Malformed));
+            }
+            let Some(sess) = table.by_ipv4(core::net::Ipv4Addr::new(d0, d1, d2, d3)) else {
+                return Err(drop(D::UnknownSubscriber));
+            };
+            if ttl <= 1 {
+                return Err(punt(PuntReason::TtlExpired));
+            }
+            let flags = u16::from_be_bytes([fo0, fo1]);
+            let lay = layout(&sess).ok_or(drop(D::BadTemplate))?;
+            if total > max_inner(&sess, &lay) {
+                return Err(punt(if flags & 0x4000 != 0 {
+                    PuntReason::FragNeeded
+                } else {
+                    PuntReason::NeedsFragment
+                }));
+            }
+            let inner = Inner {
+                start,
+                len: total,
+                v6: false,
+                ihl,
+                proto,
+                ttl,
+                first_fragment: flags & 0x1fff == 0,
+            };
+            rewrite(buf, inner, &sess, &lay, table, cfg, acc)
+        }
+        ETHERTYPE_IPV6 => {
+            let Some(h) = ip.first_chunk::<40>() else {
+                return Err(drop(D::Malformed));
+            };
+            let total = 40 + usize::from(u16::from_be_bytes([h[4], h[5]]));
+            if h[0] >> 4 != 6 || total > ip.len() {
+                return Err(drop(D::Malformed));
+            }
+            let (next, hop) = (h[6], h[7]);
+            let dst: &[u8; 16] = h[24..40].try_into().map_err(|_| drop(D::Malformed))?;
+            let Some(sess) = table.by_ipv6(dst) else {
+                return Err(drop(D::UnknownSubscriber));
+            };
+            if hop <= 1 {
+                return Err(punt(PuntReason::TtlExpired));
+            }
+            let lay = layout(&sess).ok_or(drop(D::BadTemplate))?;
+            if total > max_inner(&sess, &lay) {
+                // IPv6 routers never fragment: Packet Too Big.
+                return Err(punt(PuntReason::FragNeeded));
+            }
+            let inner = Inner {
+                start,
+                len: total,
+                v6: true,
+                ihl: 40,
+                proto: next,
+                ttl: hop,
+                first_fragment: true,
+            };
+            rewrite(buf, inner, &sess, &lay, table, cfg, acc)
+        }
+        _ => Err(drop(D::NotIp)),
+    }
+}
+
+/// TTL, MSS, then the template in front: the packet passed every check.
+#[inline(always)]
+fn rewrite<T: SessionLookup>(
+    buf: &mut [u8],
+    inner: Inner,
+    sess: &Session,
+    lay: &Layout,
+    table: &T,
+    cfg: &PipelineConfig,
+    acc: &mut SessionAccumulator,
+) -> Result<(usize, usize), Verdict> {
+    let start = inner
+        .start
+        .checked_sub(lay.len)
+        .ok_or(drop(D::NoHeadroom))?;
+    let (hdr, rest) = buf
+        .get_mut(start..)
+        .ok_or(drop(D::NoHeadroom))?
+        .split_at_mut_checked(lay.len)
+        .ok_or(drop(D::Malformed))?;
+    let ip = rest.get_mut(..inner.len).ok_or(drop(D::Malformed))?;
+
+    if inner.v6 {
+        if let Some(h) = ip.get_mut(7) {
+            *h = inner.ttl - 1;
+        }
+    } else {
+        decrement_ttl_v4(ip, inner.ttl, inner.proto);
+    }
+    if sess.mss_clamp != 0 && inner.proto == IPPROTO_TCP && inner.first_fragment {
+        let mss = if inner.v6 {
+            sess.mss_clamp.saturating_sub(20)
+        } else {
+            sess.mss_clamp
+        };
+        if let Some(seg) = ip.get_mut(inner.ihl..) {
+            clamp_mss(seg, mss);
+        }
+    }
+
+    write_template(hdr, sess, lay);
+    patch(hdr, lay, inner.len, inner.v6, cfg.outer_checksum, || {
+        table.next_ns(sess.slot)
+    });
+    acc.count(sess.slot, Direction::Down, inner.len);
+    Ok((start, lay.len + inner.len))
+}
+
+/// The largest inner packet the session takes: its MTU, and never more than
+/// fits an outer IPv4 Total Length.
+#[inline(always)]
+fn max_inner(sess: &Session, lay: &Layout) -> usize {
+    usize::from(sess.mtu).min(0xffff - (lay.len - lay.ip))
+}
+
+/// Copies `sess.template[..lay.len]` into `hdr` (of that length) with two
+/// overlapping fixed-size copies.
+#[inline(always)]
+fn write_template(hdr: &mut [u8], sess: &Session, lay: &Layout) {
+    if lay.len >= HALF {
+        let tail = lay.len - HALF;
+        if let (Some(d), Some(s)) = (hdr.get_mut(tail..lay.len), sess.template.get(tail..lay.len)) {
+            d.copy_from_slice(s);
+        }
+        if let (Some(d), Some(s)) = (
+            hdr.first_chunk_mut::<HALF>(),
+            sess.template.first_chunk::<HALF>(),
+        ) {
+            *d = *s;
+        }
+    } else if let (Some(d), Some(s)) = (hdr.get_mut(..lay.len), sess.template.get(..lay.len)) {
+        d.copy_from_slice(s);
+    }
+}
+
+/// Patches the copied template for an inner packet of `inner_len` bytes.
+#[inline(always)]
+fn patch(
+    hdr: &mut [u8],
+    lay: &Layout,
+    inner_len: usize,
+    is_v6: bool,
+    csum: OuterChecksum,
+    next_ns: impl FnOnce() -> u16,
+) {
+    // Lengths fit u16: inner_len <= max_inner.
+    let ip_total = (lay.len - lay.ip + inner_len) as u16;
+    put16(hdr, lay.ip + 2, ip_total);
+    match csum {
+        OuterChecksum::Incremental => {
+            if let Some(old) = be16(hdr, lay.ip + 10) {
+                put16(hdr, lay.ip + 10, checksum::update_u16(old, 0, ip_total));
+            }
+        }
+        OuterChecksum::Full => {
+            put16(hdr, lay.ip + 10, 0);
+            if let Some(h) = hdr.get(lay.ip..).and_then(|h| h.first_chunk::<20>()) {
+                let c = !ipv4_header_sum(h);
+                put16(hdr, lay.ip + 10, c);
+            }
+        }
+    }
+    put16(hdr, lay.udp + 4, (lay.len - lay.udp + inner_len) as u16);
+    let flags = be16(hdr, lay.l2tp).unwrap_or(0);
+    let l = usize::from(flags & L2TP_L != 0);
+    if l != 0 {
+        put16(hdr, lay.l2tp + 2, (lay.len - lay.l2tp + inner_len) as u16);
+    }
+    if flags & L2TP_S != 0 {
+        // Flags, [Length], Tunnel ID, Session ID, then Ns.
+        put16(hdr, lay.l2tp + 2 + 2 * l + 4, next_ns());
+    }
+    if is_v6 {
+        put16(hdr, lay.len - 2, PPP_IPV6);
+    }
+}
