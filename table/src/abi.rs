@@ -282,7 +282,7 @@ const _: () = {
     assert!(offset_of!(Slot, subscriber_v6) == 32);
     assert!(offset_of!(Slot, cookie) == 40);
     assert!(offset_of!(Slot, template) == CACHE_LINE);
-    assert!(TEMPLATE_MAX % 8 == 0 && TEMPLATE_MAX <= CACHE_LINE);
+    assert!(TEMPLATE_MAX.is_multiple_of(8) && TEMPLATE_MAX <= CACHE_LINE);
 
     assert!(size_of::<SlotCounters>() == size_of::<SessionCounters>());
     assert!(size_of::<SlotCounters>() == 32);
@@ -290,8 +290,8 @@ const _: () = {
     assert!(offset_of!(SlotCounters, down_packets) == offset_of!(SessionCounters, down_packets));
     assert!(offset_of!(SlotCounters, down_bytes) == offset_of!(SessionCounters, down_bytes));
     assert!(size_of::<DropCounters>() == DROP_REASONS * 8);
-    assert!(size_of::<DropCounters>() % CACHE_LINE == 0);
-    assert!(REGION_ALIGN as usize % CACHE_LINE == 0);
+    assert!(size_of::<DropCounters>().is_multiple_of(CACHE_LINE));
+    assert!((REGION_ALIGN as usize).is_multiple_of(CACHE_LINE));
     assert!((MAX_CAPACITY as u64) < ENTRY_TOMBSTONE as u64);
 };
 
@@ -487,10 +487,7 @@ impl Layout {
         let mut i = 0;
         while i < 2 {
             let s = sizes[i];
-            if !s.is_power_of_two()
-                || s < MIN_INDEX_SIZE
-                || s > MAX_INDEX_SIZE
-                || (s as u64) < min
+            if !s.is_power_of_two() || s < MIN_INDEX_SIZE || s > MAX_INDEX_SIZE || (s as u64) < min
             {
                 return None;
             }
@@ -671,7 +668,11 @@ impl Slot {
     pub fn write(&self, f: impl FnOnce(&Slot)) {
         let s = self.seq.load(Ordering::Relaxed);
         // Odd and ahead of `s`, even if a crashed writer left `s` odd.
-        let odd = if s & 1 == 0 { s.wrapping_add(1) } else { s.wrapping_add(2) };
+        let odd = if s & 1 == 0 {
+            s.wrapping_add(1)
+        } else {
+            s.wrapping_add(2)
+        };
         self.seq.store(odd, Ordering::Relaxed);
         // Readers that see any store of `f` see `seq` odd.
         fence(Ordering::Release);
@@ -704,8 +705,10 @@ impl Slot {
         self.peer_port.store(s.peer_port, r);
         self.mtu.store(s.mtu, r);
         self.mss_clamp.store(s.mss_clamp, r);
-        self.subscriber_v4.store(s.subscriber_v4.map_or(0, v4_to_wire), r);
-        self.subscriber_v6.store(s.subscriber_v6_prefix.map_or(0, u64::from_ne_bytes), r);
+        self.subscriber_v4
+            .store(s.subscriber_v4.map_or(0, v4_to_wire), r);
+        self.subscriber_v6
+            .store(s.subscriber_v6_prefix.map_or(0, u64::from_ne_bytes), r);
         self.cookie.store(cookie, r);
         for (word, chunk) in self.template.iter().zip(s.template.chunks_exact(8)) {
             let mut b = [0u8; 8];

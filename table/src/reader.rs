@@ -33,7 +33,10 @@ impl TableReader {
     }
 
     pub(crate) fn from_file(file: File, what: &str) -> io::Result<Self> {
-        Ok(TableReader { map: Mapping::open(file, what)?, busy_misses: AtomicU64::new(0) })
+        Ok(TableReader {
+            map: Mapping::open(file, what)?,
+            busy_misses: AtomicU64::new(0),
+        })
     }
 
     /// Number of slots.
@@ -112,29 +115,38 @@ impl SessionLookup for TableReader {
     #[inline]
     fn by_ipv4(&self, dst: Ipv4Addr) -> Option<Session> {
         // Acquire: the copy the writer switched to is fully built.
-        let idx = self.map.v4_index(self.map.header().v4_active.load(Ordering::Acquire));
+        let idx = self
+            .map
+            .v4_index(self.map.header().v4_active.load(Ordering::Acquire));
         let key = u32::from(dst);
         let home = abi::v4_home(key, idx.len().trailing_zeros());
         index::lookup(idx, home, key, |slot| {
-            self.read_slot(slot).filter(|s| s.subscriber_v4 == Some(dst))
+            self.read_slot(slot)
+                .filter(|s| s.subscriber_v4 == Some(dst))
         })
     }
 
     #[inline]
     fn by_ipv6(&self, dst: &[u8; 16]) -> Option<Session> {
-        let idx = self.map.v6_index(self.map.header().v6_active.load(Ordering::Acquire));
+        let idx = self
+            .map
+            .v6_index(self.map.header().v6_active.load(Ordering::Acquire));
         let mut prefix = [0u8; 8];
         prefix.copy_from_slice(&dst[..8]);
         let k = u64::from_be_bytes(prefix);
         let home = abi::v6_home(k, idx.len().trailing_zeros());
         index::lookup(idx, home, abi::v6_fingerprint(k), |slot| {
-            self.read_slot(slot).filter(|s| s.subscriber_v6_prefix == Some(prefix))
+            self.read_slot(slot)
+                .filter(|s| s.subscriber_v6_prefix == Some(prefix))
         })
     }
 
     #[inline]
     fn next_ns(&self, slot: u32) -> u16 {
-        self.map.ns().get(slot as usize).map_or(0, |n| n.fetch_add(1, R) as u16)
+        self.map
+            .ns()
+            .get(slot as usize)
+            .map_or(0, |n| n.fetch_add(1, R) as u16)
     }
 
     fn bank_bits(&self) -> u32 {
@@ -193,7 +205,9 @@ impl WorkerCounters<'_> {
 
     /// This worker's counters for `slot` (raw, since the table was made).
     pub fn get(&self, slot: u32) -> SessionCounters {
-        self.row.get(slot as usize).map_or_else(SessionCounters::default, SlotCounters::load)
+        self.row
+            .get(slot as usize)
+            .map_or_else(SessionCounters::default, SlotCounters::load)
     }
 
     /// This worker's drop counters.

@@ -90,7 +90,11 @@ pub(crate) fn size_granule(file: &File) -> io::Result<u64> {
     }
     #[allow(clippy::unnecessary_cast)] // f_type's type differs between libcs
     let hugetlbfs = st.f_type as i64 == 0x9584_58f6;
-    Ok(if hugetlbfs { (st.f_bsize as u64).max(4096) } else { 4096 })
+    Ok(if hugetlbfs {
+        (st.f_bsize as u64).max(4096)
+    } else {
+        4096
+    })
 }
 
 /// An anonymous in-memory file (memfd) of `len` bytes.
@@ -125,7 +129,13 @@ impl Mapping {
         }
         let len = usize::try_from(len).map_err(|_| invalid("table too large".into()))?;
         let base = map_file(&file, len)?;
-        let m = Mapping { base, len, layout, bank_bits, file };
+        let m = Mapping {
+            base,
+            len,
+            layout,
+            bank_bits,
+            file,
+        };
         let h = m.header();
         layout.write_header(h, bank_bits, created_unix_ns);
         h.magic.store(MAGIC, Ordering::Release);
@@ -243,13 +253,19 @@ impl Mapping {
         // a broken invariant from becoming out-of-bounds access.
         let end = offset + count * size_of::<T>() as u64;
         assert!(end <= self.len as u64, "table region out of bounds");
-        assert!(offset as usize % align_of::<T>() == 0, "table region misaligned");
+        assert!(
+            (offset as usize).is_multiple_of(align_of::<T>()),
+            "table region misaligned"
+        );
         // SAFETY: in bounds and aligned (asserted above; the base is page
         // aligned); every `T` used here is made of atomics, valid for any
         // bits and for shared mutation (module comment); the slice borrows
         // `self`, which keeps the mapping alive.
         unsafe {
-            std::slice::from_raw_parts(self.base.as_ptr().add(offset as usize).cast::<T>(), count as usize)
+            std::slice::from_raw_parts(
+                self.base.as_ptr().add(offset as usize).cast::<T>(),
+                count as usize,
+            )
         }
     }
 
@@ -275,14 +291,20 @@ impl Mapping {
     #[inline]
     pub(crate) fn v4_index(&self, which: u32) -> &[AtomicU64] {
         let l = &self.layout;
-        self.region(l.v4_index_offset[which as usize & 1], l.v4_index_size as u64)
+        self.region(
+            l.v4_index_offset[which as usize & 1],
+            l.v4_index_size as u64,
+        )
     }
 
     /// Copy `which` (0 or 1) of the IPv6 index.
     #[inline]
     pub(crate) fn v6_index(&self, which: u32) -> &[AtomicU64] {
         let l = &self.layout;
-        self.region(l.v6_index_offset[which as usize & 1], l.v6_index_size as u64)
+        self.region(
+            l.v6_index_offset[which as usize & 1],
+            l.v6_index_size as u64,
+        )
     }
 
     /// The accounting baselines, one per slot.

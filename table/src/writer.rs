@@ -73,13 +73,22 @@ impl fmt::Display for TableError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             TableError::SlotOutOfRange { slot, capacity } => {
-                write!(f, "slot {slot} is beyond the table's capacity of {capacity}")
+                write!(
+                    f,
+                    "slot {slot} is beyond the table's capacity of {capacity}"
+                )
             }
             TableError::SlotMismatch { slot, expected } => {
-                write!(f, "session in slot {slot} has IDs that index slot {expected}")
+                write!(
+                    f,
+                    "session in slot {slot} has IDs that index slot {expected}"
+                )
             }
             TableError::BadTemplate => {
-                write!(f, "template longer than {TEMPLATE_MAX} or L2TP offset past its end")
+                write!(
+                    f,
+                    "template longer than {TEMPLATE_MAX} or L2TP offset past its end"
+                )
             }
             TableError::Ipv4InUse { addr, slot } => {
                 write!(f, "IPv4 address {addr} is in use by slot {slot}")
@@ -204,18 +213,20 @@ impl TableWriter {
 
     fn checked_layout(capacity: u32, bank_bits: u32, workers: u32) -> io::Result<Layout> {
         let cap_ok = (capacity as u64) <= (u64::from(crate::BANK_SLOTS) << bank_bits.min(16));
-        Layout::new(capacity, workers).filter(|_| bank_bits <= 16 && cap_ok).ok_or_else(|| {
-            io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!(
-                    "table dimensions out of range: capacity {capacity} (1..={}, at most \
+        Layout::new(capacity, workers)
+            .filter(|_| bank_bits <= 16 && cap_ok)
+            .ok_or_else(|| {
+                io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!(
+                        "table dimensions out of range: capacity {capacity} (1..={}, at most \
                      65536 << bank_bits), bank bits {bank_bits} (0..=16), workers {workers} \
                      (1..={})",
-                    abi::MAX_CAPACITY,
-                    abi::MAX_WORKERS
-                ),
-            )
-        })
+                        abi::MAX_CAPACITY,
+                        abi::MAX_WORKERS
+                    ),
+                )
+            })
     }
 
     fn init(file: File, layout: Layout, bank_bits: u32, path: Option<PathBuf>) -> io::Result<Self> {
@@ -276,7 +287,10 @@ impl TableWriter {
     /// A reader of this table, mapping it again (works for in-memory
     /// tables too).
     pub fn reader(&self) -> io::Result<TableReader> {
-        let what = self.path.as_deref().map_or("(memfd)".into(), |p| p.display().to_string());
+        let what = self
+            .path
+            .as_deref()
+            .map_or("(memfd)".into(), |p| p.display().to_string());
         TableReader::from_file(self.map.file().try_clone()?, &what)
     }
 
@@ -340,24 +354,33 @@ impl TableWriter {
     }
 
     fn slot(&self, slot: u32) -> Result<&Slot, TableError> {
-        self.map.slots().get(slot as usize).ok_or(TableError::SlotOutOfRange {
-            slot,
-            capacity: self.capacity(),
-        })
+        self.map
+            .slots()
+            .get(slot as usize)
+            .ok_or(TableError::SlotOutOfRange {
+                slot,
+                capacity: self.capacity(),
+            })
     }
 
     /// The session published at `slot`, if any.
     pub fn get(&self, slot: u32) -> Option<SessionEntry> {
         let s = self.map.slots().get(slot as usize)?;
         let session = s.read_own(slot)?;
-        Some(SessionEntry { session, cookie: s.cookie.load(R) })
+        Some(SessionEntry {
+            session,
+            cookie: s.cookie.load(R),
+        })
     }
 
     /// Every published session, in slot order (for reconciliation).
     pub fn iter_published(&self) -> impl Iterator<Item = SessionEntry> + '_ {
         self.map.slots().iter().enumerate().filter_map(|(i, s)| {
             let session = s.read_own(i as u32)?;
-            Some(SessionEntry { session, cookie: s.cookie.load(R) })
+            Some(SessionEntry {
+                session,
+                cookie: s.cookie.load(R),
+            })
         })
     }
 
@@ -412,14 +435,22 @@ impl TableWriter {
         if let Some(prefix) = s.subscriber_v6_prefix {
             match self.find_ipv6(prefix) {
                 Some(other) if other != slot => {
-                    return Err(TableError::Ipv6InUse { prefix, slot: other })
+                    return Err(TableError::Ipv6InUse {
+                        prefix,
+                        slot: other,
+                    })
                 }
                 _ => {}
             }
         }
         let old = cell.read_own(slot);
         let ids = |s: &Session| {
-            (s.our_tunnel_id, s.our_session_id, s.peer_tunnel_id, s.peer_session_id)
+            (
+                s.our_tunnel_id,
+                s.our_session_id,
+                s.peer_tunnel_id,
+                s.peer_session_id,
+            )
         };
         if old.as_ref().is_none_or(|o| ids(o) != ids(s)) {
             self.map.ns()[slot as usize].store(0, R);
@@ -430,7 +461,8 @@ impl TableWriter {
         if old.is_none() {
             h.published.fetch_add(1, R);
         }
-        let (old_v4, old_v6) = old.map_or((None, None), |o| (o.subscriber_v4, o.subscriber_v6_prefix));
+        let (old_v4, old_v6) =
+            old.map_or((None, None), |o| (o.subscriber_v4, o.subscriber_v6_prefix));
         if old_v4 != s.subscriber_v4 {
             if let Some(a) = s.subscriber_v4 {
                 self.index_insert(Family::V4, u32::from(a) as u64, slot);
@@ -623,7 +655,9 @@ impl TableWriter {
         let bits = idx.len().trailing_zeros();
         let mut live = 0;
         for (i, s) in self.map.slots().iter().enumerate() {
-            let Some(s) = s.read_own(i as u32) else { continue };
+            let Some(s) = s.read_own(i as u32) else {
+                continue;
+            };
             let k = match fam {
                 Family::V4 => s.subscriber_v4.map(|a| u32::from(a) as u64),
                 Family::V6 => s.subscriber_v6_prefix.as_ref().map(v6_key),
@@ -643,7 +677,10 @@ impl TableWriter {
         }
         h.index_rebuilds.fetch_add(1, R);
         h.generation.fetch_add(1, R);
-        *self.occupancy(fam) = Occupancy { live, tombstones: 0 };
+        *self.occupancy(fam) = Occupancy {
+            live,
+            tombstones: 0,
+        };
     }
 }
 
