@@ -64,6 +64,14 @@ fn map_file(file: &File, len: usize) -> io::Result<NonNull<u8>> {
     if p == libc::MAP_FAILED {
         return Err(io::Error::last_os_error());
     }
+    // Random lookups over a large table miss the TLB on 4 KiB pages: ask
+    // for transparent huge pages (honoured on tmpfs mounted `huge=advise`
+    // or with shmem_enabled=advise; hugetlbfs is huge anyway). Advisory, so
+    // a refusal is ignored.
+    // SAFETY: advice on the range just mapped; it changes no contents.
+    unsafe {
+        libc::madvise(p, len, libc::MADV_HUGEPAGE);
+    }
     NonNull::new(p.cast::<u8>()).ok_or_else(|| io::Error::other("mmap returned null"))
 }
 
