@@ -123,6 +123,51 @@ fn bench(c: &mut Criterion) {
         g.bench_function(BenchmarkId::new("by_ipv4_miss", n), |b| {
             b.iter(|| black_box(r.by_ipv4(black_box(addr(next() + n)))).is_none())
         });
+        // A batch of 32 as a worker would run it: prefetch every index
+        // entry, then every slot, then look up (per-lookup time reported).
+        let keys32 = order(n);
+        let mut j = 0usize;
+        g.throughput(criterion::Throughput::Elements(32));
+        g.bench_function(BenchmarkId::new("by_ipv4_batch32_prefetch", n), |b| {
+            b.iter(|| {
+                if j + 32 > keys32.len() {
+                    j = 0;
+                }
+                let batch = &keys32[j..j + 32];
+                j += 32;
+                for &k in batch {
+                    r.prefetch_ipv4(addr(k));
+                }
+                let mut hint = [0u32; 32];
+                for (h, &k) in hint.iter_mut().zip(batch) {
+                    *h = r.ipv4_hint(addr(k)).unwrap_or(u32::MAX);
+                    r.prefetch_slot(*h);
+                }
+                let mut found = 0;
+                for &k in batch {
+                    found += r.by_ipv4(addr(k)).is_some() as u32;
+                }
+                black_box(found)
+            })
+        });
+        g.bench_function(BenchmarkId::new("by_slot_batch32_prefetch", n), |b| {
+            b.iter(|| {
+                if j + 32 > keys32.len() {
+                    j = 0;
+                }
+                let batch = &keys32[j..j + 32];
+                j += 32;
+                for &k in batch {
+                    r.prefetch_slot(k);
+                }
+                let mut found = 0;
+                for &k in batch {
+                    found += r.by_slot(k).is_some() as u32;
+                }
+                black_box(found)
+            })
+        });
+        g.throughput(criterion::Throughput::Elements(1));
         assert!(r.by_ipv4(addr(n - 1)).is_some() && r.by_ipv4(addr(n)).is_none());
     }
     g.finish();

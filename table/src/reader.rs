@@ -2,7 +2,7 @@
 
 use crate::abi::{self, DropCounters, SlotCounters, SlotRead, DROP_REASONS};
 use crate::index;
-use crate::shm::Mapping;
+use crate::shm::{prefetch, Mapping};
 use crate::{Session, SessionCounters, SessionLookup};
 use core::fmt;
 use core::net::Ipv4Addr;
@@ -91,6 +91,46 @@ impl TableReader {
             row: self.map.counters(worker),
             drops: &self.map.drops()[worker as usize],
         })
+    }
+
+    /// Prefetch hint for a coming [`SessionLookup::by_slot`]: a batch
+    /// loop that prefetches every packet's slot before looking any up
+    /// overlaps their cache misses (VPP style).
+    #[inline]
+    pub fn prefetch_slot(&self, slot: u32) {
+        if let Some(s) = self.map.slots().get(slot as usize) {
+            prefetch(&s.seq);
+            prefetch(&s.template[0]);
+        }
+    }
+
+    /// Prefetch hint for a coming [`SessionLookup::by_ipv4`]: warms the
+    /// index entry at the address's home position.
+    #[inline]
+    pub fn prefetch_ipv4(&self, dst: Ipv4Addr) {
+        let idx = self.map.v4_index(self.map.header().v4_active.load(R));
+        prefetch(&idx[abi::v4_home(u32::from(dst), idx.len().trailing_zeros())]);
+    }
+
+    /// Prefetch hint for a coming [`SessionLookup::by_ipv6`].
+    #[inline]
+    pub fn prefetch_ipv6(&self, dst: &[u8; 16]) {
+        let idx = self.map.v6_index(self.map.header().v6_active.load(R));
+        let k = u64::from_be_bytes(dst[..8].try_into().unwrap_or_default());
+        prefetch(&idx[abi::v6_home(k, idx.len().trailing_zeros())]);
+    }
+
+    /// The slot the IPv4 index points at for `dst`, unvalidated (the
+    /// entry may be stale): for a batch loop to [`TableReader::prefetch_slot`]
+    /// it before the real [`SessionLookup::by_ipv4`].
+    #[inline]
+    pub fn ipv4_hint(&self, dst: Ipv4Addr) -> Option<u32> {
+        let idx = self
+            .map
+            .v4_index(self.map.header().v4_active.load(Ordering::Acquire));
+        let key = u32::from(dst);
+        let home = abi::v4_home(key, idx.len().trailing_zeros());
+        index::lookup(idx, home, key, Some)
     }
 
     #[inline]
