@@ -662,6 +662,24 @@ impl Slot {
         }
     }
 
+    /// The writer's view of the subscriber IPv4 address of an up slot (no
+    /// seqlock: only the single writer stores), as `u32::from(addr)`.
+    #[inline]
+    pub fn own_v4(&self) -> Option<u32> {
+        let r = Ordering::Relaxed;
+        let up = self.state.load(r) == state::UP && self.flags.load(r) & flags::HAS_V4 != 0;
+        up.then(|| u32::from(v4_from_wire(self.subscriber_v4.load(r))))
+    }
+
+    /// The writer's view of the subscriber /64 of an up slot, as
+    /// `u64::from_be_bytes(prefix)`.
+    #[inline]
+    pub fn own_v6(&self) -> Option<u64> {
+        let r = Ordering::Relaxed;
+        let up = self.state.load(r) == state::UP && self.flags.load(r) & flags::HAS_V6 != 0;
+        up.then(|| u64::from_be_bytes(self.subscriber_v6.load(r).to_ne_bytes()))
+    }
+
     /// The writer's update: `seq` odd, the stores in `f`, `seq` even with
     /// Release. Only the single writer may call this.
     #[inline]

@@ -390,8 +390,8 @@ impl TableWriter {
         let key = u32::from(addr);
         let home = abi::v4_home(key, idx.len().trailing_zeros());
         index::lookup(idx, home, key, |slot| {
-            let s = self.map.slots().get(slot as usize)?.read_own(slot)?;
-            (s.subscriber_v4 == Some(addr)).then_some(slot)
+            let s = self.map.slots().get(slot as usize)?;
+            (s.own_v4() == Some(key)).then_some(slot)
         })
     }
 
@@ -401,8 +401,8 @@ impl TableWriter {
         let k = v6_key(&prefix);
         let home = abi::v6_home(k, idx.len().trailing_zeros());
         index::lookup(idx, home, abi::v6_fingerprint(k), |slot| {
-            let s = self.map.slots().get(slot as usize)?.read_own(slot)?;
-            (s.subscriber_v6_prefix == Some(prefix)).then_some(slot)
+            let s = self.map.slots().get(slot as usize)?;
+            (s.own_v6() == Some(k)).then_some(slot)
         })
     }
 
