@@ -619,6 +619,51 @@ fn header_mismatches_are_named() {
     assert_eq!(e.kind(), std::io::ErrorKind::NotFound);
 }
 
+/// The data plane as another process: it maps the table on its own, sees
+/// what the control plane publishes, and its counters reach the control
+/// plane. The child is this test binary, run as `cross_process_child`.
+#[test]
+#[allow(clippy::disallowed_methods)] // a test's own time bound
+fn cross_process_reader() {
+    let path = TempPath::new("xproc");
+    let mut w = TableWriter::create(&path.0, 100, 0, 1).unwrap();
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "tests::cross_process_child", "--nocapture"])
+        .env("L2TPX_TABLE_CHILD", &path.0)
+        .spawn()
+        .unwrap();
+    w.publish(&entry(7, 0, 77, Some(7))).unwrap();
+    let t = std::time::Instant::now();
+    while w.read_counters(7).up_packets != 5 {
+        assert!(t.elapsed().as_secs() < 20, "the child never counted");
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    assert_eq!(w.read_counters(7).up_bytes, 500);
+    w.withdraw(7).unwrap();
+    assert!(child.wait().unwrap().success());
+}
+
+#[test]
+#[allow(clippy::disallowed_methods)] // a test's own time bound
+fn cross_process_child() {
+    let Some(path) = std::env::var_os("L2TPX_TABLE_CHILD") else {
+        return;
+    };
+    let r = TableReader::open(path).unwrap();
+    let t = std::time::Instant::now();
+    let s = loop {
+        if let Some(s) = r.by_ipv4(v4_of(7)) {
+            break s;
+        }
+        assert!(t.elapsed().as_secs() < 20, "never published");
+    };
+    assert_eq!(s, derive(7, 0, 77, Some(7)));
+    r.counters(0).unwrap().add_up(7, 5, 500);
+    while r.by_slot(7).is_some() {
+        assert!(t.elapsed().as_secs() < 20, "never withdrawn");
+    }
+}
+
 // ---------------------------------------------------------- concurrency
 
 /// One writer churns publish/update/withdraw over a small table (so the
