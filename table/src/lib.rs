@@ -4,10 +4,32 @@
 //! This file fixes the interface between the table and the packet pipeline:
 //! [`slot_index`], the [`Session`] snapshot a reader gets, the
 //! [`SessionLookup`] trait the pipeline calls, and the per-worker
-//! [`SessionCounters`]. The shared-memory layout behind it is in `abi`.
+//! [`SessionCounters`]. The shared-memory layout behind it is in [`abi`].
+//!
+//! With the `std` feature (default), [`TableWriter`] (the control plane,
+//! single writer) and [`TableReader`] (the data plane, lock-free readers
+//! implementing [`SessionLookup`]) map the table from a file in /dev/shm,
+//! on hugetlbfs, or anywhere else. All `unsafe` code is in `shm.rs`.
 #![cfg_attr(not(feature = "std"), no_std)]
 
 use core::net::Ipv4Addr;
+
+pub mod abi;
+#[cfg(feature = "std")]
+mod index;
+#[cfg(feature = "std")]
+mod reader;
+#[cfg(feature = "std")]
+mod shm;
+#[cfg(feature = "std")]
+mod writer;
+
+#[cfg(feature = "std")]
+pub use reader::{TableReader, WorkerCounters};
+#[cfg(feature = "std")]
+pub use writer::{IndexStats, SessionEntry, TableError, TableWriter};
+#[cfg(all(test, feature = "std"))]
+mod tests;
 
 /// Bytes reserved for a session's outer header template:
 /// Ethernet (14, or 18 with 802.1Q) + IPv4 (20) + UDP (8) + L2TP data header
