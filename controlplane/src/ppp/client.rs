@@ -46,9 +46,12 @@ pub struct ClientConfig {
     pub request_dns: bool,
     /// The IPv4 address to ask for first (0.0.0.0: "give me one").
     pub requested_address: Ipv4Addr,
-    /// PAP retransmission interval.
+    /// Keep asking for `requested_address` whatever the LNS Naks (a
+    /// misbehaving peer, for tests); drop the option once Rejected.
+    pub insist_on_address: bool,
+    /// PAP Authenticate-Request / CHAP Response retransmission interval.
     pub auth_restart: Duration,
-    /// PAP Authenticate-Requests before giving up.
+    /// PAP Authenticate-Requests (CHAP Responses) before giving up.
     pub max_auth_requests: u32,
 }
 
@@ -63,6 +66,7 @@ impl Default for ClientConfig {
             compression: false,
             request_dns: true,
             requested_address: Ipv4Addr::UNSPECIFIED,
+            insist_on_address: false,
             auth_restart: Duration::from_secs(3),
             max_auth_requests: 10,
         }
@@ -197,6 +201,8 @@ impl super::fsm::Negotiator for ClientLcp {
 #[derive(Debug, Clone)]
 pub struct ClientIpcp {
     address: Ipv4Addr,
+    insist: bool,
+    address_rejected: bool,
     dns: Option<Ipv4Addr>,
     peer: Option<Ipv4Addr>,
 }
@@ -205,7 +211,9 @@ impl super::fsm::Negotiator for ClientIpcp {
     type Proto = Ipcp;
 
     fn our_request(&mut self, buf: &mut Vec<u8>) {
-        push(buf, IpcpOption::IpAddress(self.address));
+        if !self.address_rejected {
+            push(buf, IpcpOption::IpAddress(self.address));
+        }
         if let Some(d) = self.dns {
             push(buf, IpcpOption::PrimaryDns(d));
         }
@@ -231,7 +239,7 @@ impl super::fsm::Negotiator for ClientIpcp {
     fn nak_received(&mut self, options: &[u8]) {
         for o in OptionIter::<IpcpOption>::new(options).flatten() {
             match o {
-                IpcpOption::IpAddress(a) => self.address = a,
+                IpcpOption::IpAddress(a) if !self.insist => self.address = a,
                 IpcpOption::PrimaryDns(a) => self.dns = Some(a),
                 _ => {}
             }
@@ -240,8 +248,10 @@ impl super::fsm::Negotiator for ClientIpcp {
 
     fn reject_received(&mut self, options: &[u8]) {
         for raw in OptionIter::<RawOption>::new(options).flatten() {
-            if raw.option_type == 129 {
-                self.dns = None;
+            match raw.option_type {
+                3 => self.address_rejected = true,
+                129 => self.dns = None,
+                _ => {}
             }
         }
     }
@@ -256,6 +266,12 @@ enum ClientAuth {
         deadline: Instant,
     },
     ChapWait,
+    /// Response sent; resent until Success or Failure (RFC 1994 §4.2
+    /// has the authenticator answer a duplicate with the same verdict).
+    ChapResponded {
+        remaining: u32,
+        deadline: Instant,
+    },
     Done,
     Failed,
 }
@@ -269,6 +285,7 @@ pub struct PppClient {
     auth: ClientAuth,
     next_pap_ident: u8,
     ipcp_start: bool,
+    last_response: Option<Vec<u8>>,
     tx: VecDeque<Vec<u8>>,
     events: VecDeque<ClientEvent>,
 }
@@ -288,6 +305,8 @@ impl PppClient {
         };
         let ipcp = ClientIpcp {
             address: config.requested_address,
+            insist: config.insist_on_address,
+            address_rejected: false,
             dns: config.request_dns.then_some(Ipv4Addr::UNSPECIFIED),
             peer: None,
         };
@@ -298,6 +317,7 @@ impl PppClient {
             auth: ClientAuth::Idle,
             next_pap_ident: 1,
             ipcp_start: false,
+            last_response: None,
             tx: VecDeque::new(),
             events: VecDeque::new(),
         };
@@ -340,7 +360,9 @@ impl PppClient {
     /// When [`handle_timeout`](Self::handle_timeout) wants to be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let auth = match self.auth {
-            ClientAuth::PapSent { deadline, .. } => Some(deadline),
+            ClientAuth::PapSent { deadline, .. } | ClientAuth::ChapResponded { deadline, .. } => {
+                Some(deadline)
+            }
             _ => None,
         };
         [self.lcp.poll_timeout(), self.ipcp.poll_timeout(), auth]
@@ -374,6 +396,24 @@ impl PppClient {
                 }
             }
         }
+        if let ClientAuth::ChapResponded {
+            remaining,
+            deadline,
+        } = self.auth
+        {
+            if deadline <= now {
+                if remaining == 0 {
+                    self.auth = ClientAuth::Failed;
+                    self.events.push_back(ClientEvent::AuthFailed);
+                } else if let Some(r) = self.last_response.clone() {
+                    self.tx.push_back(r);
+                    self.auth = ClientAuth::ChapResponded {
+                        remaining: remaining - 1,
+                        deadline: now + self.config.auth_restart,
+                    };
+                }
+            }
+        }
         self.pump(now);
     }
 
@@ -388,11 +428,9 @@ impl PppClient {
                 self.lcp.handle_packet(now, payload);
             }
             Protocol::Pap => self.handle_pap(now, payload),
-            Protocol::Chap => self.handle_chap(payload),
-            Protocol::Ipcp => {
-                if self.auth == ClientAuth::Done {
-                    self.ipcp.handle_packet(now, payload);
-                }
+            Protocol::Chap => self.handle_chap(now, payload),
+            Protocol::Ipcp if self.auth == ClientAuth::Done => {
+                self.ipcp.handle_packet(now, payload);
             }
             _ => {}
         }
@@ -415,11 +453,15 @@ impl PppClient {
         }
     }
 
-    fn handle_chap(&mut self, payload: &[u8]) {
+    fn handle_chap(&mut self, now: Instant, payload: &[u8]) {
         match chap::Repr::parse_bytes(payload) {
             Ok(chap::Repr::Challenge {
                 identifier, value, ..
-            }) if matches!(self.auth, ClientAuth::ChapWait | ClientAuth::Done) => {
+            }) if matches!(
+                self.auth,
+                ClientAuth::ChapWait | ClientAuth::ChapResponded { .. } | ClientAuth::Done
+            ) =>
+            {
                 // Answer every Challenge (retransmissions, re-challenges).
                 let response = chap_md5_response(identifier, &self.config.password, value);
                 let name = self.config.username.clone();
@@ -429,13 +471,24 @@ impl PppClient {
                     name: &name,
                 };
                 self.push_repr(Protocol::Chap, repr.buffer_len(), |b| repr.emit_into(b));
+                self.last_response = self.tx.back().cloned();
+                if self.auth != ClientAuth::Done {
+                    self.auth = ClientAuth::ChapResponded {
+                        remaining: self.config.max_auth_requests.saturating_sub(1),
+                        deadline: now + self.config.auth_restart,
+                    };
+                }
             }
-            Ok(chap::Repr::Success { .. }) if self.auth == ClientAuth::ChapWait => {
+            Ok(chap::Repr::Success { .. })
+                if matches!(self.auth, ClientAuth::ChapResponded { .. }) =>
+            {
                 self.auth = ClientAuth::Done;
                 self.events.push_back(ClientEvent::Authenticated);
                 self.ipcp_start = true;
             }
-            Ok(chap::Repr::Failure { .. }) if self.auth == ClientAuth::ChapWait => {
+            Ok(chap::Repr::Failure { .. })
+                if matches!(self.auth, ClientAuth::ChapResponded { .. }) =>
+            {
                 self.auth = ClientAuth::Failed;
                 self.events.push_back(ClientEvent::AuthFailed);
             }

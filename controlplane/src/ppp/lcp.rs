@@ -211,6 +211,14 @@ impl LcpNegotiator {
         self.magic_collisions
     }
 
+    /// The peer Rejected Authentication-Protocol: we require one, so LCP
+    /// cannot come up (the session closes on [`failure`](Self::failure)).
+    fn auth_rejected(&mut self) {
+        if self.auth.take().is_some() {
+            self.failure = Some(LcpFailure::NoCommonAuth);
+        }
+    }
+
     /// Takes over the LAC's negotiation (proxy LCP, RFC 2661 §4.4.5):
     /// `sent` is the LAC's last Configure-Request to the peer (it speaks
     /// for us), `received` the peer's last one, which the LAC acked. Returns
@@ -364,11 +372,7 @@ impl Negotiator for LcpNegotiator {
         for raw in OptionIter::<RawOption>::new(options).flatten() {
             match raw.option_type {
                 1 => self.our_mru = None,
-                3 => {
-                    if self.auth.is_some() {
-                        self.failure = Some(LcpFailure::NoCommonAuth);
-                    }
-                }
+                3 => self.auth_rejected(),
                 5 => self.our_magic = 0,
                 _ => {}
             }

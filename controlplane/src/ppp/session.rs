@@ -641,15 +641,25 @@ impl PppSession {
             LayerEvent::Down => {
                 self.echo_next = None;
                 self.auth.reset();
+                self.phase = if self.cause.is_some() {
+                    Phase::Terminate
+                } else {
+                    Phase::Establish
+                };
+                // NCPs go down first, so their Down events come before
+                // the session's.
                 self.ipcp.down(now);
+                while let Some(ev) = self.ipcp.poll_layer_event() {
+                    self.on_ipcp(now, ev);
+                }
                 if let Some(f) = self.ipv6cp.as_mut() {
                     f.down(now);
                 }
+                while let Some(ev) = self.ipv6cp.as_mut().and_then(|f| f.poll_layer_event()) {
+                    self.on_ipv6cp(now, ev);
+                }
                 if self.cause.is_some() {
-                    self.phase = Phase::Terminate;
                     self.report_down();
-                } else {
-                    self.phase = Phase::Establish;
                 }
             }
             LayerEvent::Started => {}
