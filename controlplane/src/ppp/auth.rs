@@ -126,6 +126,8 @@ enum AuthState {
         ident: u8,
         deadline: Instant,
         username: Vec<u8>,
+        /// Proxy PAP: the peer's Identifier is unknown, send no Ack/Nak.
+        silent: bool,
     },
     /// Authenticated; `ident` answers retransmissions.
     Done {
@@ -195,7 +197,9 @@ impl Authenticator {
 
     /// Checks credentials the LAC collected (proxy authentication, RFC
     /// 2661 §4.4.5) instead of asking the peer. `ident` is the CHAP
-    /// Identifier used (answered with Success/Failure), ignored for PAP.
+    /// Identifier used (answered with Success/Failure). For PAP the peer's
+    /// Identifier is not proxied, so nothing is sent; a retransmitted
+    /// Authenticate-Request after acceptance gets its Ack.
     pub fn start_proxy(
         &mut self,
         now: Instant,
@@ -206,6 +210,9 @@ impl Authenticator {
     ) {
         self.method = Some(method);
         self.request(now, method, ident, username, credentials);
+        if let AuthState::Pending { silent, .. } = &mut self.state {
+            *silent = method == AuthMethod::Pap;
+        }
     }
 
     /// Stops (LCP went down).
@@ -287,6 +294,7 @@ impl Authenticator {
             ident,
             deadline: now + self.config.timeout,
             username: username.to_vec(),
+            silent: false,
         };
         self.events.push_back(AuthEvent::Request(AuthRequest {
             id,
@@ -377,6 +385,7 @@ impl Authenticator {
             method,
             ident,
             username,
+            silent,
             ..
         } = &self.state
         else {
@@ -385,9 +394,10 @@ impl Authenticator {
         if *pending != id {
             return;
         }
-        let (method, ident) = (*method, *ident);
+        let (method, ident, silent) = (*method, *ident, *silent);
         let username = username.clone();
         match method {
+            _ if silent => {}
             AuthMethod::Pap => self.send_pap(accepted, ident, message),
             AuthMethod::ChapMd5 => self.send_chap(accepted, ident, message),
         }

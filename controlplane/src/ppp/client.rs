@@ -11,7 +11,8 @@
 //! LCP: asks for its MRU (default 1400) and a Magic-Number, optionally
 //! ACCM, PFC and ACFC; accepts CHAP-MD5 or PAP from the LNS (Naks other
 //! authentication protocols towards CHAP-MD5), accepts MRU, ACCM, PFC,
-//! ACFC and Magic-Number (Naks a colliding one), Rejects the rest.
+//! ACFC and Magic-Number (Naks a colliding one), Rejects the rest. Frames
+//! of protocols it does not run (IPv6CP, CCP, ...) get a Protocol-Reject.
 
 use std::collections::VecDeque;
 use std::net::Ipv4Addr;
@@ -431,6 +432,22 @@ impl PppClient {
             Protocol::Chap => self.handle_chap(now, payload),
             Protocol::Ipcp if self.auth == ClientAuth::Done => {
                 self.ipcp.handle_packet(now, payload);
+            }
+            // NCP packets before authentication completes are discarded.
+            Protocol::Ipcp | Protocol::Ipv4 => {}
+            // Anything else (IPv6CP included): LCP Protocol-Reject while
+            // Opened (RFC 1661 §5.7).
+            _ if self.lcp.state() == State::Opened => {
+                let identifier = self.lcp.take_identifier();
+                let repr = l2tpx_wire::ppp::cp::Repr::ProtocolReject {
+                    identifier,
+                    rejected_protocol: Protocol::from(protocol),
+                    rejected_information: payload,
+                };
+                let mut buf = vec![0; repr.buffer_len()];
+                if repr.emit_into(&mut buf).is_ok() {
+                    self.lcp.queue(buf);
+                }
             }
             _ => {}
         }

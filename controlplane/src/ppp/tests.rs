@@ -473,6 +473,56 @@ fn ipcp_nak_loop_bounded_by_max_failure() {
 }
 
 #[test]
+fn ipv6cp_protocol_rejected_by_peer_keeps_ipv4() {
+    let mut cfg = lns_config(&[AuthMethod::ChapMd5]);
+    cfg.ipv6cp = true;
+    let mut p = Pair::new(cfg, client_config("pooluser", "poolpass"), 12);
+    p.drive_until(secs(20));
+    assert_up(&p);
+    // The client Protocol-Rejected IPv6CP: RXJ- took it to Stopped, and
+    // no retransmissions followed.
+    assert_eq!(p.lns.ipv6cp_state(), Some(State::Stopped));
+    let v6: Vec<&Vec<u8>> = p
+        .trace
+        .iter()
+        .filter(|t| t.0 && t.1[2..4] == [0x80, 0x57])
+        .map(|t| &t.1)
+        .collect();
+    assert_eq!(v6.len(), 1);
+    assert!(p
+        .trace
+        .iter()
+        .any(|t| !t.0 && t.1[2..5] == [0xc0, 0x21, 8] && t.1[8..10] == [0x80, 0x57]));
+    assert_eq!(p.down(), None);
+}
+
+#[test]
+fn chap_rechallenge() {
+    let mut cfg = lns_config(&[AuthMethod::ChapMd5]);
+    cfg.auth.rechallenge_interval = Some(secs(30));
+    let mut p = Pair::new(cfg, client_config("pooluser", "poolpass"), 13);
+    p.drive_until(secs(100));
+    assert_up(&p);
+    let challenges = p
+        .trace
+        .iter()
+        .filter(|t| t.0 && t.1[2..5] == [0xc2, 0x23, 1])
+        .count();
+    assert_eq!(challenges, 4);
+    let requests = p
+        .lns_events
+        .iter()
+        .filter(|e| matches!(e, PppEvent::AuthRequest(_)))
+        .count();
+    assert_eq!(requests, 4);
+    assert_eq!(p.down(), None);
+    // A re-challenge answered wrongly takes the session down.
+    p.verifier = LocalVerifier::new();
+    p.drive_until(secs(130));
+    assert_eq!(p.down(), Some(DownCause::AuthFailed));
+}
+
+#[test]
 fn pool_allocates_and_releases() {
     let mut pool = Ipv4Pool::new(Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(10, 0, 0, 3));
     let a = pool.allocate().unwrap();
