@@ -757,8 +757,8 @@ mod tests {
         );
         assert_eq!(k.prefix, [0x20, 0x01, 0x0d, 0xb8, 0, 1, 0, 2]);
         assert_eq!(
-            v4_key(Ipv4Addr::new(10, 0, 0, 1)).to_ne_bytes(),
-            [10, 0, 0, 1]
+            v4_key(Ipv4Addr::new(198, 18, 0, 1)).to_ne_bytes(),
+            [198, 18, 0, 1]
         );
     }
 

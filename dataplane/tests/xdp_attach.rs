@@ -205,7 +205,7 @@ fn live_frames_reach_the_bound_xsk() {
         let other = core_v4(
             None,
             &Ipv4Spec {
-                dst: Ipv4Addr::new(100, 64, 9, 9),
+                dst: Ipv4Addr::new(198, 18, 250, 9),
                 ..spec
             },
         );

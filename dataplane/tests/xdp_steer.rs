@@ -667,7 +667,7 @@ fn core_cases() -> Vec<Case> {
         ),
         case(
             "IPv4 to another address",
-            core_v4(None, &v4(Ipv4Addr::new(100, 64, 0, 2))),
+            core_v4(None, &v4(Ipv4Addr::new(198, 18, 251, 2))),
             A::Pass,
             C::CorePassV4Miss,
         ),
@@ -962,12 +962,12 @@ fn load_options_resize_the_maps() {
     let xsk = Xsk::new().expect("AF_XDP socket");
     s.set_xsk(Side::Access, 1, &xsk).unwrap();
     assert!(s.set_xsk(Side::Access, 2, &xsk).is_err(), "queue 2 of 2");
-    s.insert_subscriber_v4(Ipv4Addr::new(10, 0, 0, 1), 1)
+    s.insert_subscriber_v4(Ipv4Addr::new(198, 18, 9, 1), 1)
         .unwrap();
-    s.insert_subscriber_v4(Ipv4Addr::new(10, 0, 0, 2), 2)
+    s.insert_subscriber_v4(Ipv4Addr::new(198, 18, 9, 2), 2)
         .unwrap();
     let e = s
-        .insert_subscriber_v4(Ipv4Addr::new(10, 0, 0, 3), 3)
+        .insert_subscriber_v4(Ipv4Addr::new(198, 18, 9, 3), 3)
         .unwrap_err();
     assert_eq!(e.os_error(), Some(libc::E2BIG), "{e}");
     s.insert_subscriber_v6("2001:db8::".parse().unwrap(), 1)

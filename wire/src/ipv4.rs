@@ -789,12 +789,12 @@ mod test {
         let mut p = Packet::new_unchecked(&mut b[..]);
         p.set_total_len_incremental(36);
         assert!(p.verify_checksum());
-        p.set_src_addr_incremental(Ipv4Addr::new(10, 1, 2, 3));
+        p.set_src_addr_incremental(Ipv4Addr::new(198, 19, 2, 3));
         assert!(p.verify_checksum());
         p.set_dst_addr_incremental(Ipv4Addr::new(255, 255, 255, 254));
         assert!(p.verify_checksum());
         assert_eq!(p.total_len(), 36);
-        assert_eq!(p.src_addr(), Ipv4Addr::new(10, 1, 2, 3));
+        assert_eq!(p.src_addr(), Ipv4Addr::new(198, 19, 2, 3));
     }
 
     #[test]

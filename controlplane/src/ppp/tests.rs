@@ -456,7 +456,7 @@ fn unknown_protocol_gets_protocol_reject_and_unknown_code_code_reject() {
 #[test]
 fn ipcp_nak_loop_bounded_by_max_failure() {
     let mut c = client_config("pooluser", "poolpass");
-    c.requested_address = Ipv4Addr::new(10, 9, 9, 9);
+    c.requested_address = Ipv4Addr::new(198, 19, 9, 9);
     c.insist_on_address = true;
     let mut p = Pair::new(lns_config(&[AuthMethod::ChapMd5]), c, 11);
     p.drive_until(secs(30));
@@ -524,7 +524,7 @@ fn chap_rechallenge() {
 
 #[test]
 fn pool_allocates_and_releases() {
-    let mut pool = Ipv4Pool::new(Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(10, 0, 0, 3));
+    let mut pool = Ipv4Pool::new(Ipv4Addr::new(198, 18, 7, 1), Ipv4Addr::new(198, 18, 7, 3));
     let a = pool.allocate().unwrap();
     let b = pool.allocate().unwrap();
     let c = pool.allocate().unwrap();
@@ -532,7 +532,7 @@ fn pool_allocates_and_releases() {
     assert_eq!([a, b, c].map(|x| x.octets()[3]), [1, 2, 3]);
     pool.release(b);
     pool.release(b); // double release ignored
-    pool.release(Ipv4Addr::new(10, 0, 0, 9)); // foreign ignored
+    pool.release(Ipv4Addr::new(198, 18, 7, 9)); // foreign ignored
     assert_eq!(pool.available(), 1);
     assert_eq!(pool.allocate(), Some(b));
     assert_eq!(Ipv4Pool::new(c, a).available(), 0);
@@ -1158,7 +1158,10 @@ fn ten_thousand_bring_ups() {
     let client = client_config("pooluser", "poolpass");
     let mut verifier = LocalVerifier::new();
     verifier.add(b"pooluser", b"poolpass");
-    let mut pool = Ipv4Pool::new(Ipv4Addr::new(10, 0, 0, 0), Ipv4Addr::new(10, 0, 255, 255));
+    let mut pool = Ipv4Pool::new(
+        Ipv4Addr::new(198, 18, 0, 0),
+        Ipv4Addr::new(198, 18, 255, 255),
+    );
     let mut sessions = Vec::with_capacity(10_000);
     let mut frames = 0usize;
     for i in 0..10_000u64 {

@@ -168,8 +168,8 @@ pub mod net {
     pub const LNS_CORE_MAC: [u8; 6] = [0x02, 0, 0, 0, 1, 0x01];
     /// The core gateway's MAC.
     pub const CORE_GW_MAC: [u8; 6] = [0x02, 0, 0, 0, 1, 0x02];
-    /// A host on the Internet.
-    pub const REMOTE_V4: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 7);
+    /// A host beyond the core (RFC 2544 range, like every test address).
+    pub const REMOTE_V4: Ipv4Addr = Ipv4Addr::new(198, 19, 113, 7);
     /// A host on the Internet (IPv6).
     pub const REMOTE_V6: [u8; 16] = [
         0x20, 0x01, 0x0d, 0xb8, 0xff, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x07,
@@ -204,7 +204,7 @@ pub struct SessionSpec {
 }
 
 impl SessionSpec {
-    /// Session `n` (1-based) of tunnel 1: subscriber 100.64.0.n and
+    /// Session `n` (1-based) of tunnel 1: subscriber 198.18.64.n and
     /// 2001:db8:0:n::/64, MTU 1460, MSS clamp 1420.
     pub fn nth(n: u16) -> SessionSpec {
         let [hi, lo] = n.to_be_bytes();
@@ -213,7 +213,7 @@ impl SessionSpec {
             our_session_id: n,
             peer_tunnel_id: 0x4000 + 1,
             peer_session_id: 0x8000 + n,
-            v4: Some(Ipv4Addr::new(100, 64, hi, lo)),
+            v4: Some(Ipv4Addr::new(198, 18, 64 + (hi & 63), lo)),
             v6: Some([0x20, 0x01, 0x0d, 0xb8, 0, 0, hi, lo]),
             with_length: false,
             sequencing: false,

@@ -352,7 +352,13 @@ fn upstream_cases(fx: &Fx) -> Vec<Case> {
             A,
             L2tpFrame::upstream(p).build(
                 0x21,
-                &ipv4_packet(Ipv4Addr::new(100, 64, 0, 2), net::REMOTE_V4, 64, false, udp),
+                &ipv4_packet(
+                    Ipv4Addr::new(198, 18, 251, 2),
+                    net::REMOTE_V4,
+                    64,
+                    false,
+                    udp,
+                ),
             ),
             D(DropReason::SpoofedSource),
         ),
@@ -361,7 +367,13 @@ fn upstream_cases(fx: &Fx) -> Vec<Case> {
             A,
             L2tpFrame::upstream(p).build(
                 0x21,
-                &ipv4_packet(Ipv4Addr::new(10, 0, 0, 1), net::REMOTE_V4, 1, false, udp),
+                &ipv4_packet(
+                    Ipv4Addr::new(198, 18, 250, 1),
+                    net::REMOTE_V4,
+                    1,
+                    false,
+                    udp,
+                ),
             ),
             D(DropReason::SpoofedSource),
         ),
@@ -758,7 +770,13 @@ fn downstream_cases(fx: &Fx) -> Vec<Case> {
             C,
             core_in(
                 0x0800,
-                &ipv4_packet(net::REMOTE_V4, Ipv4Addr::new(100, 64, 9, 9), 64, true, udp),
+                &ipv4_packet(
+                    net::REMOTE_V4,
+                    Ipv4Addr::new(198, 18, 250, 9),
+                    64,
+                    true,
+                    udp,
+                ),
             ),
             D(DropReason::UnknownSubscriber),
         ),
@@ -805,7 +823,7 @@ fn downstream_cases(fx: &Fx) -> Vec<Case> {
             C,
             core_in(
                 0x0800,
-                &ipv4_packet(net::REMOTE_V4, Ipv4Addr::new(100, 64, 9, 9), 1, true, udp),
+                &ipv4_packet(net::REMOTE_V4, Ipv4Addr::new(198, 18, 250, 9), 1, true, udp),
             ),
             D(DropReason::UnknownSubscriber),
         ),

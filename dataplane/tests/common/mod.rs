@@ -18,8 +18,8 @@ pub const LAC_MAC: EthernetAddress = EthernetAddress([0xc6, 0x56, 0x30, 0xdb, 0x
 pub const LNS_MAC: EthernetAddress = EthernetAddress([0x12, 0x5f, 0x3b, 0x8b, 0x61, 0x5c]);
 pub const LAC_IP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
 pub const LNS_IP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
-pub const SUB_IP: Ipv4Addr = Ipv4Addr::new(100, 64, 0, 1);
-pub const SERVER_IP: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 10);
+pub const SUB_IP: Ipv4Addr = Ipv4Addr::new(198, 18, 1, 1);
+pub const SERVER_IP: Ipv4Addr = Ipv4Addr::new(198, 19, 0, 10);
 
 // ---------------------------------------------------------------------------
 // Loading, or skipping.

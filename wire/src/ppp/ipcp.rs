@@ -266,15 +266,15 @@ mod test {
 
     #[test]
     fn construct_each_option() {
-        let a = Ipv4Addr::new(10, 0, 0, 1);
-        let b = Ipv4Addr::new(10, 0, 0, 2);
+        let a = Ipv4Addr::new(198, 18, 0, 1);
+        let b = Ipv4Addr::new(198, 18, 0, 2);
         let cases: [(IpcpOption, &[u8]); 9] = [
             (
                 IpcpOption::IpAddresses {
                     source: a,
                     destination: b,
                 },
-                &[1, 10, 10, 0, 0, 1, 10, 0, 0, 2],
+                &[1, 10, 198, 18, 0, 1, 198, 18, 0, 2],
             ),
             (
                 IpcpOption::IpCompressionProtocol(IpCompressionProtocol::VanJacobson {
@@ -290,11 +290,11 @@ mod test {
                 }),
                 &[2, 6, 0x00, 0x61, 0, 15],
             ),
-            (IpcpOption::IpAddress(a), &[3, 6, 10, 0, 0, 1]),
-            (IpcpOption::PrimaryDns(a), &[129, 6, 10, 0, 0, 1]),
-            (IpcpOption::PrimaryNbns(a), &[130, 6, 10, 0, 0, 1]),
-            (IpcpOption::SecondaryDns(b), &[131, 6, 10, 0, 0, 2]),
-            (IpcpOption::SecondaryNbns(b), &[132, 6, 10, 0, 0, 2]),
+            (IpcpOption::IpAddress(a), &[3, 6, 198, 18, 0, 1]),
+            (IpcpOption::PrimaryDns(a), &[129, 6, 198, 18, 0, 1]),
+            (IpcpOption::PrimaryNbns(a), &[130, 6, 198, 18, 0, 1]),
+            (IpcpOption::SecondaryDns(b), &[131, 6, 198, 18, 0, 2]),
+            (IpcpOption::SecondaryNbns(b), &[132, 6, 198, 18, 0, 2]),
             (
                 IpcpOption::Unknown {
                     option_type: 4,

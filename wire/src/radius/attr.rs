@@ -596,10 +596,10 @@ mod test {
             AttrRepr::new(AttrType::TunnelType, &[1, 0, 3]).as_tagged_u32(),
             Err(Error::Malformed)
         );
-        let a = AttrRepr::new(AttrType::TunnelServerEndpoint, b"\x0510.0.0.1");
-        assert_eq!(a.as_tagged_bytes(), (Some(5), &b"10.0.0.1"[..]));
-        let a = AttrRepr::new(AttrType::TunnelServerEndpoint, b"10.0.0.1");
-        assert_eq!(a.as_tagged_bytes(), (None, &b"10.0.0.1"[..]));
+        let a = AttrRepr::new(AttrType::TunnelServerEndpoint, b"\x05198.18.0.1");
+        assert_eq!(a.as_tagged_bytes(), (Some(5), &b"198.18.0.1"[..]));
+        let a = AttrRepr::new(AttrType::TunnelServerEndpoint, b"198.18.0.1");
+        assert_eq!(a.as_tagged_bytes(), (None, &b"198.18.0.1"[..]));
         let a = AttrRepr::new(AttrType::TunnelServerEndpoint, b"\x1f");
         assert_eq!(a.as_tagged_bytes(), (Some(0x1f), &b""[..]));
         assert_eq!(

@@ -348,7 +348,7 @@ mod test {
             .unwrap();
         b.push_tagged_u32(AttrType::TunnelMediumType, 1, TunnelMediumType::Ipv4.into())
             .unwrap();
-        b.push_tagged(AttrType::TunnelClientEndpoint, 1, b"10.0.0.1")
+        b.push_tagged(AttrType::TunnelClientEndpoint, 1, b"198.18.0.1")
             .unwrap();
         b.push_vsa(9, 1, b"a=b").unwrap();
         b.push_ipv6_prefix(
@@ -361,25 +361,25 @@ mod test {
         .unwrap();
         let len = b.finish().into_inner().len();
         #[rustfmt::skip]
-        let want: [u8; 77] = [
-            0x04, 0x42, 0x00, 77,
+        let want: [u8; 79] = [
+            0x04, 0x42, 0x00, 79,
             0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
             40, 6, 0, 0, 0, 1,
             61, 6, 0, 0, 0, 5,
             64, 6, 1, 0, 0, 3,
             65, 6, 1, 0, 0, 1,
-            66, 11, 1, b'1', b'0', b'.', b'0', b'.', b'0', b'.', b'1',
+            66, 13, 1, b'1', b'9', b'8', b'.', b'1', b'8', b'.', b'0', b'.', b'1',
             26, 11, 0, 0, 0, 9, 1, 5, b'a', b'=', b'b',
             123, 11, 0, 56, 0x20, 0x01, 0x0d, 0xb8, 0x00, 0x00, 0x12,
         ];
-        assert_eq!(len, 77);
-        assert_eq!(&buf[..77], &want[..]);
-        assert_eq!(&buf[77..], &[0xa5; 51][..]);
+        assert_eq!(len, 79);
+        assert_eq!(&buf[..79], &want[..]);
+        assert_eq!(&buf[79..], &[0xa5; 49][..]);
 
-        let p = Packet::new_checked(&buf[..77]).unwrap();
+        let p = Packet::new_checked(&buf[..79]).unwrap();
         let a: Vec<_> = p.attrs().collect::<Result<_>>().unwrap();
         assert_eq!(a[2].as_tagged_u32(), Ok((1, 3)));
-        assert_eq!(a[4].as_tagged_bytes(), (Some(1), &b"10.0.0.1"[..]));
+        assert_eq!(a[4].as_tagged_bytes(), (Some(1), &b"198.18.0.1"[..]));
         let vsa = a[5].as_vendor_specific().unwrap();
         assert_eq!(
             vsa.sub_attributes().next(),
