@@ -348,7 +348,7 @@ impl<S: SessionSink> Driver<S> {
                     initiator = ?cause.initiator,
                     result = cause.result,
                     error = cause.error,
-                    message = %cause.message,
+                    reason = ?cause.message,
                     "tunnel down"
                 );
             }
@@ -377,7 +377,7 @@ impl<S: SessionSink> Driver<S> {
                 initiator = ?cause.initiator,
                 result = cause.result,
                 error = cause.error,
-                message = %cause.message,
+                reason = ?cause.message,
                 q931 = cause.q931.as_ref().map(|q| q.cause_code),
                 "session down"
             ),
