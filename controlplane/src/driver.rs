@@ -194,7 +194,10 @@ impl<S: SessionSink> Driver<S> {
                 }
                 if t >= d {
                     warn!(
-                        unacknowledged = self.engine.tunnel_count() - self.peer_closed.len(),
+                        unacknowledged = self
+                            .engine
+                            .tunnel_count()
+                            .saturating_sub(self.peer_closed.len()),
                         stats = ?self.engine.stats(),
                         "shutdown timeout: exiting with StopCCNs unacknowledged"
                     );
@@ -418,13 +421,21 @@ mod tests {
         assert!(big.iter().any(|&b| b != 0));
     }
 
+    /// What a loopback run saw.
+    struct Loopback {
+        session_up: bool,
+        stopccn_seen: bool,
+        clean: bool,
+        tunnels_left: usize,
+        took: Duration,
+    }
+
     /// The driver on loopback against the sans-IO LAC: a tunnel and a
-    /// session come up, then the stop flag sends a StopCCN, the LAC
-    /// acknowledges it and `run` returns `Ok(true)` well before the timeout.
-    #[test]
-    fn loopback_session_then_clean_shutdown() {
+    /// session come up, then the stop flag is raised. A `silent` LAC stops
+    /// reading once its session is up, so our StopCCN is never acknowledged.
+    fn loopback(silent: bool, shutdown_timeout: Duration) -> Loopback {
         let mut settings = crate::config::parse("", "t").unwrap();
-        settings.shutdown_timeout = Duration::from_secs(5);
+        settings.shutdown_timeout = shutdown_timeout;
         let sock = bind("127.0.0.1:0".parse().unwrap(), 1 << 20).unwrap();
         let lns_addr = sock.local_addr().unwrap();
         let stop = Arc::new(AtomicBool::new(false));
@@ -436,7 +447,7 @@ mod tests {
             let engine = Engine::new(settings.engine.clone(), rng);
             let mut driver = Driver::new(sock, engine, LoggingSink, &settings);
             let clean = driver.run(&stop2).unwrap();
-            (clean, driver.engine().tunnel_count())
+            (clean, driver.engine().tunnel_count(), now())
         });
 
         let lac_sock = UdpSocket::bind("127.0.0.1:0").unwrap();
@@ -445,15 +456,20 @@ mod tests {
             .unwrap();
         let mut lac = Lac::new(LacConfig::default(), Box::new(SplitMix64(7)));
         let start = now();
+        let mut stopped_at = start;
         let tid = lac.open_tunnel(start, lns_addr).unwrap();
         let mut buf = vec![0u8; BUF_LEN];
-        let mut called = false;
-        let mut session_up = false;
-        let mut stopped = false;
+        let (mut called, mut session_up, mut stopccn_seen) = (false, false, false);
         while now() - start < Duration::from_secs(10) {
-            let t = now();
+            if lns.is_finished() {
+                break;
+            }
             if let Ok((n, from)) = lac_sock.recv_from(&mut buf) {
-                lac.handle(t, from, &buf[..n]);
+                if silent && session_up {
+                    stopccn_seen |= buf[..n].len() > 12;
+                    continue;
+                }
+                lac.handle(now(), from, &buf[..n]);
             }
             lac.handle_timeout(now());
             while let Some((to, n)) = lac.poll_transmit(now(), &mut buf) {
@@ -467,27 +483,50 @@ mod tests {
                     }
                     Event::SessionUp(_) => {
                         session_up = true;
+                        stopped_at = now();
                         stop.store(true, Ordering::Relaxed);
                     }
                     Event::TunnelDown { cause, .. } => {
                         assert_eq!(cause.initiator, Initiator::Peer);
                         assert_eq!(cause.result, 6);
-                        stopped = true;
+                        stopccn_seen = true;
                     }
                     _ => {}
                 }
             }
-            if stopped && lns.is_finished() {
-                break;
-            }
         }
+        let (clean, tunnels_left, ended) = lns.join().unwrap();
+        Loopback {
+            session_up,
+            stopccn_seen,
+            clean,
+            tunnels_left,
+            took: ended - stopped_at,
+        }
+    }
+
+    /// The LAC acknowledges our StopCCN: `run` returns `Ok(true)` with no
+    /// tunnel left, long before the timeout.
+    #[test]
+    fn loopback_session_then_clean_shutdown() {
+        let r = loopback(false, Duration::from_secs(5));
+        assert!(r.session_up && r.stopccn_seen);
+        assert!(r.clean);
+        assert_eq!(r.tunnels_left, 0);
+        assert!(r.took < Duration::from_secs(2), "{:?}", r.took);
+    }
+
+    /// The LAC goes silent: `run` gives up after `shutdown_timeout`.
+    #[test]
+    fn loopback_shutdown_times_out_on_a_silent_peer() {
+        let r = loopback(true, Duration::from_millis(400));
+        assert!(r.session_up && r.stopccn_seen);
+        assert!(!r.clean);
+        assert_eq!(r.tunnels_left, 1);
         assert!(
-            session_up && stopped,
-            "session_up {session_up} stopped {stopped}"
+            r.took >= Duration::from_millis(400) && r.took < Duration::from_secs(2),
+            "{:?}",
+            r.took
         );
-        let (clean, left) = lns.join().unwrap();
-        assert!(clean);
-        assert_eq!(left, 0);
-        assert!(now() - start < Duration::from_secs(5));
     }
 }
