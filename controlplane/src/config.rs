@@ -1,0 +1,748 @@
+//! The controlplane's TOML configuration file (docs/config.md): parsed,
+//! checked and mapped onto the engine's [`crate::l2tp::Config`] plus the
+//! driver's own settings.
+//!
+//! Every error names the file and the dotted key, e.g.
+//! `lns.toml: l2tp.retransmit.retries: must be between 1 and 32 (got 0)`.
+//! Unknown keys are errors (a typo must not silently fall back to a
+//! default). Integers are read as `i64` and range-checked here, so a
+//! negative or oversized value gets the same message as any other value out
+//! of range.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::l2tp::{Config, Limits, Secrets};
+
+/// Log verbosity, `[log] level`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogLevel {
+    /// Errors only.
+    Error,
+    /// Warnings and errors.
+    Warn,
+    /// Lifecycle lines (tunnels and sessions up/down): the default.
+    Info,
+    /// Per-message detail.
+    Debug,
+    /// Everything.
+    Trace,
+}
+
+impl LogLevel {
+    /// The name as written in the file (and in `RUST_LOG` syntax).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogLevel::Error => "error",
+            LogLevel::Warn => "warn",
+            LogLevel::Info => "info",
+            LogLevel::Debug => "debug",
+            LogLevel::Trace => "trace",
+        }
+    }
+}
+
+/// Everything the `controlplane` binary needs, checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// UDP address of the L2TP control socket (`l2tp.listen`).
+    pub listen: SocketAddr,
+    /// The engine configuration.
+    pub engine: Config,
+    /// `log.level`.
+    pub log_level: LogLevel,
+    /// `driver.shutdown_timeout_ms`: how long SIGTERM/SIGINT waits for the
+    /// peers to acknowledge our StopCCNs.
+    pub shutdown_timeout: Duration,
+    /// `driver.recv_buffer_bytes`: SO_RCVBUF asked for the socket.
+    pub recv_buffer_bytes: usize,
+    /// `driver.batch`: datagrams read per wakeup at most.
+    pub batch: usize,
+}
+
+/// A configuration error: the file, the key (if one is to blame) and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The file, as given on the command line.
+    pub file: String,
+    /// Dotted key path (`l2tp.retransmit.retries`, `l2tp.secret[1].peer`).
+    pub key: Option<String>,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.key {
+            Some(k) => write!(f, "{}: {}: {}", self.file, k, self.message),
+            None => write!(f, "{}: {}", self.file, self.message),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Reads and checks a configuration file.
+pub fn load(path: &Path) -> Result<Settings, ConfigError> {
+    let origin = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+        file: origin.clone(),
+        key: None,
+        message: format!("cannot read: {e}"),
+    })?;
+    parse(&text, &origin)
+}
+
+/// Parses and checks configuration text; `origin` names it in errors.
+pub fn parse(text: &str, origin: &str) -> Result<Settings, ConfigError> {
+    let err = |key: Option<String>, message: String| ConfigError {
+        file: origin.to_owned(),
+        key,
+        message,
+    };
+    // Syntax first (toml's message carries line and column), then the shape
+    // with the key path of whatever does not fit.
+    let value: toml::Value = toml::from_str(text).map_err(|e| {
+        let msg = e.message().to_owned();
+        let at = e.span().map(|s| line_col(text, s.start));
+        match at {
+            Some((l, c)) => err(None, format!("line {l}, column {c}: {msg}")),
+            None => err(None, msg),
+        }
+    })?;
+    let raw: RawFile = serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner().to_string();
+        let (key, message) = split_serde_error(&path, &inner);
+        err(key, message)
+    })?;
+    raw.check().map_err(|(k, m)| err(Some(k), m))
+}
+
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, col)
+}
+
+/// Turns serde's "unknown field `x`, expected ..." / "missing field `x`"
+/// at `path` into key `path.x` and a shorter message.
+fn split_serde_error(path: &str, msg: &str) -> (Option<String>, String) {
+    // toml's value deserializer appends "\nin `table`\n": the path says it.
+    let msg = msg.split("\nin `").next().unwrap_or(msg).trim();
+    let join = |field: &str| {
+        if path.is_empty() || path == "." {
+            field.to_owned()
+        } else if path == field || path.ends_with(&format!(".{field}")) {
+            path.to_owned()
+        } else {
+            format!("{path}.{field}")
+        }
+    };
+    for (prefix, what) in [
+        ("unknown field `", "unknown key"),
+        ("missing field `", "required key is missing"),
+    ] {
+        if let Some(rest) = msg.strip_prefix(prefix) {
+            if let Some(end) = rest.find('`') {
+                let field = &rest[..end];
+                let tail = rest[end + 1..].trim_start_matches(", ");
+                let message = if tail.is_empty() {
+                    what.to_owned()
+                } else {
+                    format!("{what} ({tail})")
+                };
+                return (Some(join(field)), message);
+            }
+        }
+    }
+    let key = (!path.is_empty() && path != ".").then(|| path.to_owned());
+    (key, msg.to_owned())
+}
+
+// ----------------------------------------------------------------------
+// The file's shape. Defaults are the engine's (`Config::default()`).
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    #[serde(default)]
+    l2tp: RawL2tp,
+    #[serde(default)]
+    log: RawLog,
+    #[serde(default)]
+    driver: RawDriver,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawL2tp {
+    listen: String,
+    host_name: String,
+    vendor_name: String,
+    firmware_revision: i64,
+    receive_window: i64,
+    hello_interval_s: i64,
+    hide_avps: bool,
+    stop_linger_s: i64,
+    bank_bits: i64,
+    default_secret: Option<String>,
+    retransmit: RawRetransmit,
+    limits: RawLimits,
+    secret: Vec<RawSecret>,
+}
+
+impl Default for RawL2tp {
+    fn default() -> Self {
+        let c = Config::default();
+        Self {
+            listen: DEFAULT_LISTEN.into(),
+            host_name: c.host_name,
+            vendor_name: c.vendor_name,
+            firmware_revision: c.firmware_revision.into(),
+            receive_window: c.receive_window.into(),
+            hello_interval_s: secs(c.hello_interval),
+            hide_avps: c.hide_avps,
+            stop_linger_s: secs(c.stop_linger),
+            bank_bits: c.bank_bits.into(),
+            default_secret: None,
+            retransmit: RawRetransmit::default(),
+            limits: RawLimits::default(),
+            secret: Vec::new(),
+        }
+    }
+}
+
+/// `l2tp.listen` when absent.
+pub const DEFAULT_LISTEN: &str = "0.0.0.0:1701";
+
+fn secs(d: Duration) -> i64 {
+    i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
+}
+
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawRetransmit {
+    initial_ms: i64,
+    max_ms: i64,
+    retries: i64,
+    ack_delay_ms: i64,
+    slow_start: bool,
+}
+
+impl Default for RawRetransmit {
+    fn default() -> Self {
+        let r = Config::default().reliable;
+        Self {
+            initial_ms: millis(r.initial_rto),
+            max_ms: millis(r.max_rto),
+            retries: r.max_retries.into(),
+            ack_delay_ms: millis(r.ack_delay),
+            slow_start: r.slow_start,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawLimits {
+    max_tunnels: i64,
+    max_sessions: i64,
+    max_sessions_per_tunnel: i64,
+    max_half_open: i64,
+    max_half_open_per_peer: i64,
+    half_open_timeout_s: i64,
+}
+
+impl Default for RawLimits {
+    fn default() -> Self {
+        let l = Limits::default();
+        let n = |v: usize| i64::try_from(v).unwrap_or(i64::MAX);
+        Self {
+            max_tunnels: n(l.max_tunnels),
+            max_sessions: n(l.max_sessions),
+            max_sessions_per_tunnel: n(l.max_sessions_per_tunnel),
+            max_half_open: n(l.max_half_open),
+            max_half_open_per_peer: n(l.max_half_open_per_peer),
+            half_open_timeout_s: secs(l.half_open_timeout),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSecret {
+    peer: String,
+    secret: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawLog {
+    level: String,
+}
+
+impl Default for RawLog {
+    fn default() -> Self {
+        Self {
+            level: "info".into(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawDriver {
+    shutdown_timeout_ms: i64,
+    recv_buffer_bytes: i64,
+    batch: i64,
+}
+
+impl Default for RawDriver {
+    fn default() -> Self {
+        Self {
+            shutdown_timeout_ms: 3000,
+            recv_buffer_bytes: 4 << 20,
+            batch: 64,
+        }
+    }
+}
+
+type Checked<T> = Result<T, (String, String)>;
+
+/// `key` as an integer in `lo..=hi`.
+fn range<T: TryFrom<i64>>(key: &str, v: i64, lo: i64, hi: i64) -> Checked<T> {
+    if v < lo || v > hi {
+        return Err((
+            key.into(),
+            format!("must be between {lo} and {hi} (got {v})"),
+        ));
+    }
+    T::try_from(v).map_err(|_| (key.into(), format!("out of range (got {v})")))
+}
+
+/// The longest Host Name / Vendor Name we send (an AVP holds 1017 bytes of
+/// value; 255 keeps the SCCRP small).
+const MAX_NAME: usize = 255;
+/// The longest secret (§4.3 sets no limit; MD5 takes any length).
+const MAX_SECRET: usize = 1024;
+
+fn name(key: &str, v: String) -> Checked<String> {
+    if v.is_empty() || v.len() > MAX_NAME {
+        return Err((
+            key.into(),
+            format!("must be 1 to {MAX_NAME} bytes long (got {})", v.len()),
+        ));
+    }
+    Ok(v)
+}
+
+fn secret(key: &str, v: String) -> Checked<Vec<u8>> {
+    if v.is_empty() || v.len() > MAX_SECRET {
+        return Err((
+            key.into(),
+            format!(
+                "must be 1 to {MAX_SECRET} bytes long (got {}); leave the key out for no secret",
+                v.len()
+            ),
+        ));
+    }
+    Ok(v.into_bytes())
+}
+
+impl RawFile {
+    fn check(self) -> Checked<Settings> {
+        let l = self.l2tp;
+        let listen: SocketAddr = l.listen.parse().map_err(|_| {
+            (
+                "l2tp.listen".to_owned(),
+                format!(
+                    "not an IP address and port like \"198.18.0.1:1701\" (got {:?})",
+                    l.listen
+                ),
+            )
+        })?;
+        if listen.port() == 0 {
+            return Err((
+                "l2tp.listen".into(),
+                "the port must not be 0 (L2TP uses 1701)".into(),
+            ));
+        }
+
+        let r = l.retransmit;
+        let initial_ms: u64 = range("l2tp.retransmit.initial_ms", r.initial_ms, 10, 60_000)?;
+        let max_ms: u64 = range("l2tp.retransmit.max_ms", r.max_ms, 1_000, 600_000)?;
+        if max_ms < initial_ms {
+            return Err((
+                "l2tp.retransmit.max_ms".into(),
+                format!("must not be less than l2tp.retransmit.initial_ms ({initial_ms}) (got {max_ms})"),
+            ));
+        }
+        let retries: u32 = range("l2tp.retransmit.retries", r.retries, 1, 32)?;
+        let ack_delay_ms: u64 = range("l2tp.retransmit.ack_delay_ms", r.ack_delay_ms, 0, 1_000)?;
+        if ack_delay_ms >= initial_ms {
+            return Err((
+                "l2tp.retransmit.ack_delay_ms".into(),
+                format!(
+                    "must be less than l2tp.retransmit.initial_ms ({initial_ms}), or the peer retransmits before we acknowledge (got {ack_delay_ms})"
+                ),
+            ));
+        }
+
+        let m = l.limits;
+        let max_tunnels: usize = range("l2tp.limits.max_tunnels", m.max_tunnels, 1, 65_535)?;
+        let max_sessions: usize = range("l2tp.limits.max_sessions", m.max_sessions, 1, 1 << 24)?;
+        let max_sessions_per_tunnel: usize = range(
+            "l2tp.limits.max_sessions_per_tunnel",
+            m.max_sessions_per_tunnel,
+            1,
+            65_535,
+        )?;
+        let max_half_open: usize = range("l2tp.limits.max_half_open", m.max_half_open, 1, 65_535)?;
+        let max_half_open_per_peer: usize = range(
+            "l2tp.limits.max_half_open_per_peer",
+            m.max_half_open_per_peer,
+            1,
+            65_535,
+        )?;
+        let half_open_timeout_s: u64 = range(
+            "l2tp.limits.half_open_timeout_s",
+            m.half_open_timeout_s,
+            1,
+            3_600,
+        )?;
+
+        let mut per_peer = HashMap::new();
+        for (i, s) in l.secret.into_iter().enumerate() {
+            let key = format!("l2tp.secret[{i}].peer");
+            let ip: IpAddr = s
+                .peer
+                .parse()
+                .map_err(|_| (key.clone(), format!("not an IP address (got {:?})", s.peer)))?;
+            let v = secret(&format!("l2tp.secret[{i}].secret"), s.secret)?;
+            if per_peer.insert(ip, v).is_some() {
+                return Err((key, format!("{ip} has a secret already")));
+            }
+        }
+        let default = l
+            .default_secret
+            .map(|s| secret("l2tp.default_secret", s))
+            .transpose()?;
+
+        let engine = Config {
+            host_name: name("l2tp.host_name", l.host_name)?,
+            vendor_name: name("l2tp.vendor_name", l.vendor_name)?,
+            firmware_revision: range("l2tp.firmware_revision", l.firmware_revision, 0, 65_535)?,
+            receive_window: range("l2tp.receive_window", l.receive_window, 1, 32_767)?,
+            secrets: Secrets { per_peer, default },
+            hide_avps: l.hide_avps,
+            hello_interval: Duration::from_secs(range(
+                "l2tp.hello_interval_s",
+                l.hello_interval_s,
+                1,
+                3_600,
+            )?),
+            reliable: crate::l2tp::reliable::ReliableConfig {
+                initial_rto: Duration::from_millis(initial_ms),
+                max_rto: Duration::from_millis(max_ms),
+                max_retries: retries,
+                ack_delay: Duration::from_millis(ack_delay_ms),
+                slow_start: r.slow_start,
+                ..Config::default().reliable
+            },
+            stop_linger: Duration::from_secs(range("l2tp.stop_linger_s", l.stop_linger_s, 1, 300)?),
+            limits: Limits {
+                max_tunnels,
+                max_sessions,
+                max_sessions_per_tunnel,
+                max_half_open,
+                max_half_open_per_peer,
+                half_open_timeout: Duration::from_secs(half_open_timeout_s),
+            },
+            bank_bits: range(
+                "l2tp.bank_bits",
+                l.bank_bits,
+                0,
+                crate::l2tp::ids::MAX_BANK_BITS.into(),
+            )?,
+        };
+
+        let log_level = match self.log.level.as_str() {
+            "error" => LogLevel::Error,
+            "warn" => LogLevel::Warn,
+            "info" => LogLevel::Info,
+            "debug" => LogLevel::Debug,
+            "trace" => LogLevel::Trace,
+            other => {
+                return Err((
+                    "log.level".into(),
+                    format!(
+                        "must be one of \"error\", \"warn\", \"info\", \"debug\", \"trace\" (got {other:?})"
+                    ),
+                ))
+            }
+        };
+
+        let d = self.driver;
+        Ok(Settings {
+            listen,
+            engine,
+            log_level,
+            shutdown_timeout: Duration::from_millis(range(
+                "driver.shutdown_timeout_ms",
+                d.shutdown_timeout_ms,
+                0,
+                60_000,
+            )?),
+            recv_buffer_bytes: range(
+                "driver.recv_buffer_bytes",
+                d.recv_buffer_bytes,
+                65_536,
+                1 << 30,
+            )?,
+            batch: range("driver.batch", d.batch, 1, 1024)?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg(text: &str) -> String {
+        parse(text, "lns.toml").unwrap_err().to_string()
+    }
+
+    #[test]
+    fn empty_file_is_all_defaults() {
+        let s = parse("", "x.toml").unwrap();
+        assert_eq!(s.engine, Config::default());
+        assert_eq!(s.listen, DEFAULT_LISTEN.parse().unwrap());
+        assert_eq!(s.log_level, LogLevel::Info);
+        assert_eq!(s.shutdown_timeout, Duration::from_millis(3000));
+        assert_eq!(s.recv_buffer_bytes, 4 << 20);
+        assert_eq!(s.batch, 64);
+    }
+
+    #[test]
+    fn the_example_parses() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/lns.toml");
+        let s = load(&path).unwrap();
+        assert_eq!(s.listen, "198.18.0.1:1701".parse().unwrap());
+        assert!(s
+            .engine
+            .secrets
+            .lookup("198.18.0.2".parse().unwrap())
+            .is_none());
+    }
+
+    #[test]
+    fn every_key_maps() {
+        let s = parse(
+            r#"
+[l2tp]
+listen = "198.18.0.1:1701"
+host_name = "lns1"
+vendor_name = "acme"
+firmware_revision = 0x0203
+receive_window = 8
+hello_interval_s = 30
+hide_avps = true
+stop_linger_s = 10
+bank_bits = 2
+default_secret = "dflt"
+
+[l2tp.retransmit]
+initial_ms = 500
+max_ms = 16000
+retries = 7
+ack_delay_ms = 50
+slow_start = false
+
+[l2tp.limits]
+max_tunnels = 100
+max_sessions = 1000
+max_sessions_per_tunnel = 10
+max_half_open = 20
+max_half_open_per_peer = 5
+half_open_timeout_s = 9
+
+[[l2tp.secret]]
+peer = "198.18.0.2"
+secret = "s3cret"
+
+[[l2tp.secret]]
+peer = "2001:db8::2"
+secret = "v6"
+
+[log]
+level = "debug"
+
+[driver]
+shutdown_timeout_ms = 500
+recv_buffer_bytes = 1048576
+batch = 32
+"#,
+            "t.toml",
+        )
+        .unwrap();
+        let e = &s.engine;
+        assert_eq!(s.listen, "198.18.0.1:1701".parse().unwrap());
+        assert_eq!(e.host_name, "lns1");
+        assert_eq!(e.vendor_name, "acme");
+        assert_eq!(e.firmware_revision, 0x0203);
+        assert_eq!(e.receive_window, 8);
+        assert_eq!(e.hello_interval, Duration::from_secs(30));
+        assert!(e.hide_avps);
+        assert_eq!(e.stop_linger, Duration::from_secs(10));
+        assert_eq!(e.bank_bits, 2);
+        assert_eq!(e.reliable.initial_rto, Duration::from_millis(500));
+        assert_eq!(e.reliable.max_rto, Duration::from_millis(16000));
+        assert_eq!(e.reliable.max_retries, 7);
+        assert_eq!(e.reliable.ack_delay, Duration::from_millis(50));
+        assert!(!e.reliable.slow_start);
+        assert_eq!(
+            e.limits,
+            Limits {
+                max_tunnels: 100,
+                max_sessions: 1000,
+                max_sessions_per_tunnel: 10,
+                max_half_open: 20,
+                max_half_open_per_peer: 5,
+                half_open_timeout: Duration::from_secs(9),
+            }
+        );
+        let sec = &e.secrets;
+        assert_eq!(
+            sec.lookup("198.18.0.2".parse().unwrap()),
+            Some(&b"s3cret"[..])
+        );
+        assert_eq!(sec.lookup("2001:db8::2".parse().unwrap()), Some(&b"v6"[..]));
+        assert_eq!(
+            sec.lookup("198.18.0.9".parse().unwrap()),
+            Some(&b"dflt"[..])
+        );
+        assert_eq!(s.log_level, LogLevel::Debug);
+        assert_eq!(s.shutdown_timeout, Duration::from_millis(500));
+        assert_eq!(s.recv_buffer_bytes, 1 << 20);
+        assert_eq!(s.batch, 32);
+    }
+
+    #[test]
+    fn range_errors_name_file_and_key() {
+        assert_eq!(
+            msg("[l2tp.retransmit]\nretries = 0\n"),
+            "lns.toml: l2tp.retransmit.retries: must be between 1 and 32 (got 0)"
+        );
+        assert_eq!(
+            msg("[l2tp]\nreceive_window = -1\n"),
+            "lns.toml: l2tp.receive_window: must be between 1 and 32767 (got -1)"
+        );
+        assert_eq!(
+            msg("[l2tp]\nbank_bits = 9\n"),
+            "lns.toml: l2tp.bank_bits: must be between 0 and 8 (got 9)"
+        );
+        assert_eq!(
+            msg("[l2tp.limits]\nmax_tunnels = 70000\n"),
+            "lns.toml: l2tp.limits.max_tunnels: must be between 1 and 65535 (got 70000)"
+        );
+        assert!(msg("[l2tp.retransmit]\ninitial_ms = 9000\nmax_ms = 8000\n")
+            .starts_with("lns.toml: l2tp.retransmit.max_ms: must not be less than"));
+        assert!(msg("[l2tp.retransmit]\nack_delay_ms = 1000\n")
+            .starts_with("lns.toml: l2tp.retransmit.ack_delay_ms: must be less than"));
+        assert!(msg("[driver]\nshutdown_timeout_ms = 60001\n")
+            .starts_with("lns.toml: driver.shutdown_timeout_ms: must be between 0 and 60000"));
+    }
+
+    #[test]
+    fn value_errors_name_the_key() {
+        assert!(msg("[l2tp]\nlisten = \"198.18.0.1\"\n")
+            .starts_with("lns.toml: l2tp.listen: not an IP address and port"));
+        assert!(msg("[l2tp]\nlisten = \"198.18.0.1:0\"\n")
+            .starts_with("lns.toml: l2tp.listen: the port must not be 0"));
+        assert!(msg("[l2tp]\nhost_name = \"\"\n")
+            .starts_with("lns.toml: l2tp.host_name: must be 1 to 255 bytes long (got 0)"));
+        assert!(msg("[log]\nlevel = \"loud\"\n").starts_with("lns.toml: log.level: must be one of"));
+        assert!(msg("[[l2tp.secret]]\npeer = \"lac1\"\nsecret = \"x\"\n")
+            .starts_with("lns.toml: l2tp.secret[0].peer: not an IP address (got \"lac1\")"));
+        assert!(
+            msg("[[l2tp.secret]]\npeer = \"198.18.0.2\"\nsecret = \"\"\n")
+                .starts_with("lns.toml: l2tp.secret[0].secret: must be 1 to 1024 bytes")
+        );
+        assert!(
+            msg("[[l2tp.secret]]\npeer = \"198.18.0.2\"\nsecret = \"a\"\n\
+             [[l2tp.secret]]\npeer = \"198.18.0.2\"\nsecret = \"b\"\n")
+            .starts_with("lns.toml: l2tp.secret[1].peer: 198.18.0.2 has a secret already")
+        );
+        assert!(msg("[l2tp]\ndefault_secret = \"\"\n")
+            .starts_with("lns.toml: l2tp.default_secret: must be 1 to 1024"));
+    }
+
+    #[test]
+    fn type_errors_name_the_key() {
+        let m = msg("[l2tp.retransmit]\nretries = \"five\"\n");
+        assert!(
+            m.starts_with("lns.toml: l2tp.retransmit.retries: invalid type: string \"five\""),
+            "{m}"
+        );
+        let m = msg("[l2tp]\nhide_avps = 1\n");
+        assert!(
+            m.starts_with("lns.toml: l2tp.hide_avps: invalid type: integer"),
+            "{m}"
+        );
+        let m = msg("[[l2tp.secret]]\npeer = 5\nsecret = \"x\"\n");
+        assert!(
+            m.starts_with("lns.toml: l2tp.secret[0].peer: invalid type"),
+            "{m}"
+        );
+        let m = msg("l2tp = 3\n");
+        assert!(
+            m.starts_with("lns.toml: l2tp: invalid type: integer"),
+            "{m}"
+        );
+    }
+
+    #[test]
+    fn unknown_and_missing_keys() {
+        let m = msg("[l2tp.retransmit]\nretires = 3\n");
+        assert!(
+            m.starts_with("lns.toml: l2tp.retransmit.retires: unknown key (expected one of"),
+            "{m}"
+        );
+        let m = msg("[l2pt]\nlisten = \"198.18.0.1:1701\"\n");
+        assert!(m.starts_with("lns.toml: l2pt: unknown key"), "{m}");
+        let m = msg("[[l2tp.secret]]\npeer = \"198.18.0.2\"\n");
+        assert_eq!(
+            m,
+            "lns.toml: l2tp.secret[0].secret: required key is missing"
+        );
+    }
+
+    #[test]
+    fn syntax_errors_give_line_and_column() {
+        let m = msg("[l2tp]\nlisten = \"198.18.0.1:1701\n");
+        assert!(m.starts_with("lns.toml: line 2, column "), "{m}");
+        let m = msg("[l2tp]\nhide_avps = true\nhide_avps = false\n");
+        assert!(m.starts_with("lns.toml: line 3, column 1: "), "{m}");
+    }
+
+    #[test]
+    fn missing_file() {
+        let e = load(Path::new("/nonexistent/l2tpx.toml")).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("/nonexistent/l2tpx.toml: cannot read: No such file"),
+            "{e}"
+        );
+    }
+}
