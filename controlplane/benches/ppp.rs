@@ -105,7 +105,10 @@ fn bench(c: &mut Criterion) {
             ..ClientConfig::default()
         },
         verifier,
-        pool: Ipv4Pool::new(Ipv4Addr::new(198, 18, 64, 0), Ipv4Addr::new(198, 18, 127, 255)),
+        pool: Ipv4Pool::new(
+            Ipv4Addr::new(198, 18, 64, 0),
+            Ipv4Addr::new(198, 18, 127, 255),
+        ),
     };
     // The fake clock's origin: the engines never read the clock themselves.
     #[allow(clippy::disallowed_methods)]

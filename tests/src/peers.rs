@@ -117,7 +117,9 @@ impl Xl2tpd {
 
     fn send(&self, line: &str) -> io::Result<()> {
         let mut pipe = fs::OpenOptions::new().write(true).open(&self.control)?;
-        writeln!(pipe, "{line}")
+        // One write(2): xl2tpd acts on whatever a single read returns, so a
+        // command split across writes arrives truncated.
+        pipe.write_all(format!("{line}\n").as_bytes())
     }
 
     /// `c NAME`: open the tunnel and place a call.
@@ -153,6 +155,8 @@ impl Capture {
                 iface,
                 "-n",
                 "-U",
+                // No 1 s libpcap buffering: short scenarios are captured whole.
+                "--immediate-mode",
                 "-s",
                 "0",
                 "-w",
