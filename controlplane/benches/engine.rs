@@ -93,6 +93,7 @@ impl Rig {
 }
 
 /// One full cycle; returns the control messages exchanged.
+#[inline(never)]
 fn cycle(base: Instant, tunnels: usize, sessions: usize) -> u64 {
     let mut r = Rig::new(base);
     let mut tids = Vec::with_capacity(tunnels);

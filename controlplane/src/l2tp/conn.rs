@@ -8,7 +8,7 @@ use std::time::Instant;
 use l2tpx_wire::l2tp::{AvpValue, ControlMessageRepr, HeaderRepr, MessageType, CONTROL_HEADER_LEN};
 
 use super::avps::encode;
-use super::ids::RandomSource;
+use super::ids::{IdHashSet, IdMap, RandomSource};
 use super::reliable::{Received, Reliable, ReliableConfig};
 
 /// A control message body with the header IDs it goes under (both
@@ -135,9 +135,9 @@ pub(crate) fn one_shot(
 #[derive(Debug, Default)]
 pub(crate) struct Scheduler {
     heap: std::collections::BinaryHeap<std::cmp::Reverse<(Instant, u16)>>,
-    scheduled: std::collections::HashMap<u16, Instant>,
+    scheduled: IdMap<Instant>,
     ready: std::collections::VecDeque<u16>,
-    in_ready: std::collections::HashSet<u16>,
+    in_ready: IdHashSet,
 }
 
 impl Scheduler {

@@ -47,7 +47,7 @@ use super::conn::{one_shot, Conn, Msg, Scheduler};
 use super::events::{
     CallDirection, DisconnectCause, Event, Initiator, ProxyAvps, SessionInfo, SessionKey,
 };
-use super::ids::{IdAllocator, RandomSource};
+use super::ids::{IdAllocator, IdMap, RandomSource};
 use super::reliable::ReliableConfig;
 
 /// StopCCN / CDN Result Code: general error, see Error Code.
@@ -148,10 +148,15 @@ enum SessionState {
     Established,
 }
 
+/// A session. Kept small: what `SessionUp` reports is held only until the
+/// session comes up, then moved into the event.
 #[derive(Debug)]
 struct Session {
     state: SessionState,
-    info: SessionInfo,
+    /// The peer's session ID (0 until an OCRP gives it).
+    peer_sid: u16,
+    /// Call details gathered for `SessionUp`; `None` once reported.
+    info: Option<Box<SessionInfo>>,
 }
 
 #[derive(Debug)]
@@ -166,7 +171,7 @@ struct Tunnel {
     host_name: Vec<u8>,
     bearer_caps: Option<u32>,
     tie_breaker: Option<u64>,
-    sessions: HashMap<u16, Session>,
+    sessions: IdMap<Session>,
     last_hello: Instant,
 }
 
@@ -175,7 +180,7 @@ pub struct Engine {
     config: Config,
     rng: Box<dyn RandomSource>,
     ids: IdAllocator,
-    tunnels: HashMap<u16, Tunnel>,
+    tunnels: IdMap<Box<Tunnel>>,
     by_peer: HashMap<(SocketAddr, u16), u16>,
     active_tunnels: usize,
     half_open: usize,
@@ -206,7 +211,7 @@ impl Engine {
             ids: IdAllocator::new(config.bank_bits),
             config,
             rng,
-            tunnels: HashMap::new(),
+            tunnels: IdMap::default(),
             by_peer: HashMap::new(),
             active_tunnels: 0,
             half_open: 0,
@@ -474,7 +479,8 @@ impl Engine {
             sid,
             Session {
                 state: SessionState::WaitReply,
-                info,
+                peer_sid: 0,
+                info: Some(Box::new(info)),
             },
         );
         self.sessions += 1;
@@ -515,7 +521,7 @@ impl Engine {
             .sessions
             .get(&key.session_id)
             .ok_or(EngineError::NoSuchSession)?;
-        let peer_sid = s.info.peer_session_id;
+        let peer_sid = s.peer_sid;
         t.conn.send(
             &mut *self.rng,
             peer_sid,
@@ -702,7 +708,7 @@ impl Engine {
         conn.send(&mut *self.rng, 0, MessageType::Sccrp, &avps, &[]);
         self.tunnels.insert(
             tid,
-            Tunnel {
+            Box::new(Tunnel {
                 conn,
                 state: TunnelState::WaitCtlConn,
                 created: now,
@@ -711,9 +717,9 @@ impl Engine {
                 host_name: a.host_name.unwrap_or_default(),
                 bearer_caps: a.bearer_caps,
                 tie_breaker: a.tie_breaker,
-                sessions: HashMap::new(),
+                sessions: IdMap::default(),
                 last_hello: now,
-            },
+            }),
         );
         self.by_peer.insert((peer, peer_tid), tid);
         self.active_tunnels += 1;
@@ -847,7 +853,7 @@ impl Engine {
         };
         if mt == M::Cdn {
             let cause = peer_cause(&a);
-            let peer_session_id = s.info.peer_session_id;
+            let peer_session_id = s.peer_sid;
             let was_up = s.state == SessionState::Established;
             t.sessions.remove(&sid);
             self.sessions -= 1;
@@ -881,7 +887,10 @@ impl Engine {
         };
         match (s.state, mt) {
             (SessionState::WaitConnect, M::Iccn) | (SessionState::WaitConnectOut, M::Occn) => {
-                let i = &mut s.info;
+                let Some(mut i) = s.info.take() else {
+                    return;
+                };
+                i.peer_session_id = s.peer_sid;
                 i.tx_connect_speed = a.tx_speed;
                 i.rx_connect_speed = a.rx_speed;
                 i.framing_type = a.framing_type;
@@ -891,12 +900,13 @@ impl Engine {
                     i.private_group_id = a.private_group_id;
                 }
                 s.state = SessionState::Established;
-                self.events
-                    .push_back(Event::SessionUp(Box::new(s.info.clone())));
+                self.events.push_back(Event::SessionUp(i));
             }
             (SessionState::WaitReply, M::Ocrp) => {
-                s.info.peer_session_id = a.assigned_session_id.unwrap_or(0);
-                s.info.physical_channel_id = a.physical_channel;
+                s.peer_sid = a.assigned_session_id.unwrap_or(0);
+                if let Some(i) = s.info.as_mut() {
+                    i.physical_channel_id = a.physical_channel;
+                }
                 s.state = SessionState::WaitConnectOut;
             }
             (_, M::Wen) => {
@@ -1007,7 +1017,8 @@ impl Engine {
             sid,
             Session {
                 state: SessionState::WaitConnect,
-                info,
+                peer_sid,
+                info: Some(Box::new(info)),
             },
         );
         self.sessions += 1;
@@ -1059,10 +1070,13 @@ impl Engine {
         };
         self.sessions -= 1;
         self.ids.free_session(tid, sid);
-        self.send_cdn(tid, s.info.peer_session_id, sid, result, error, message);
+        self.send_cdn(tid, s.peer_sid, sid, result, error, message);
         self.events.push_back(Event::SessionDown {
-            key: s.info.key,
-            peer_session_id: s.info.peer_session_id,
+            key: SessionKey {
+                tunnel_id: tid,
+                session_id: sid,
+            },
+            peer_session_id: s.peer_sid,
             cause: DisconnectCause::local(result, error, message),
             was_up: s.state == SessionState::Established,
         });
@@ -1120,16 +1134,26 @@ impl Engine {
         let was_up = t.state == TunnelState::Established;
         let half_open = t.state == TunnelState::WaitCtlConn;
         let peer = t.conn.peer;
-        let mut keys: Vec<_> = t.sessions.drain().collect();
-        keys.sort_by_key(|(sid, _)| *sid);
-        for (sid, s) in keys {
+        // Reported in session ID order (deterministic); sorting the small
+        // (ID, peer ID, state) triples, not the sessions, keeps it cheap.
+        let mut gone: Vec<(u16, u16, SessionState)> = t
+            .sessions
+            .drain()
+            .map(|(sid, s)| (sid, s.peer_sid, s.state))
+            .collect();
+        gone.sort_unstable_by_key(|g| g.0);
+        self.events.reserve(gone.len() + 1);
+        for (sid, peer_session_id, state) in gone {
             self.ids.free_session(tid, sid);
             self.sessions -= 1;
             self.events.push_back(Event::SessionDown {
-                key: s.info.key,
-                peer_session_id: s.info.peer_session_id,
+                key: SessionKey {
+                    tunnel_id: tid,
+                    session_id: sid,
+                },
+                peer_session_id,
                 cause: cause.clone(),
-                was_up: s.state == SessionState::Established,
+                was_up: state == SessionState::Established,
             });
         }
         self.active_tunnels -= 1;

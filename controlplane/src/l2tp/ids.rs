@@ -68,6 +68,39 @@ impl RandomSource for SplitMix64 {
     }
 }
 
+/// Hasher for maps keyed by our own 16-bit IDs (tunnel and session IDs we
+/// allocated, so a peer cannot choose colliding keys): one multiply instead
+/// of SipHash. Low bits of the product permute the low bits of the ID, so
+/// sequential session IDs spread over buckets; the top bits (hashbrown's tag)
+/// are well mixed.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct IdHasher(u64);
+
+const ID_HASH_K: u64 = 0x9e37_79b9_7f4a_7c15;
+
+impl std::hash::Hasher for IdHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(ID_HASH_K);
+        }
+    }
+
+    fn write_u16(&mut self, n: u16) {
+        self.0 = (self.0 ^ u64::from(n)).wrapping_mul(ID_HASH_K);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// A map keyed by one of our IDs.
+pub(crate) type IdMap<V> =
+    std::collections::HashMap<u16, V, std::hash::BuildHasherDefault<IdHasher>>;
+
+/// A set of our IDs (hashed; see [`IdHasher`]).
+pub(crate) type IdHashSet = std::collections::HashSet<u16, std::hash::BuildHasherDefault<IdHasher>>;
+
 const WORDS: usize = 65536 / 64;
 
 /// A set of 16-bit IDs (8 KiB).

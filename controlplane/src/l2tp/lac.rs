@@ -4,7 +4,7 @@
 //! clears with CDN / StopCCN, sends HELLOs. Same API shape as
 //! [`super::Engine`]; events are [`Event`]s with the LAC's own IDs.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -18,7 +18,7 @@ use super::engine::EngineError;
 use super::events::{
     CallDirection, DisconnectCause, Event, Initiator, ProxyAvps, SessionInfo, SessionKey,
 };
-use super::ids::{IdAllocator, RandomSource};
+use super::ids::{IdAllocator, IdMap, RandomSource};
 use super::reliable::ReliableConfig;
 
 /// LAC configuration.
@@ -118,7 +118,7 @@ struct Tunnel {
     conn: Conn,
     state: State,
     challenge: Option<[u8; 16]>,
-    calls: HashMap<u16, Call>,
+    calls: IdMap<Call>,
     last_hello: Instant,
 }
 
@@ -127,7 +127,7 @@ pub struct Lac {
     config: LacConfig,
     rng: Box<dyn RandomSource>,
     ids: IdAllocator,
-    tunnels: HashMap<u16, Tunnel>,
+    tunnels: IdMap<Tunnel>,
     sched: Scheduler,
     events: VecDeque<Event>,
     serial: u32,
@@ -148,7 +148,7 @@ impl Lac {
             config,
             rng,
             ids: IdAllocator::new(0),
-            tunnels: HashMap::new(),
+            tunnels: IdMap::default(),
             sched: Scheduler::default(),
             events: VecDeque::new(),
             serial: 0,
@@ -223,7 +223,7 @@ impl Lac {
                 conn,
                 state: State::WaitCtlReply,
                 challenge,
-                calls: HashMap::new(),
+                calls: IdMap::default(),
                 last_hello: now,
             },
         );
@@ -610,18 +610,22 @@ impl Lac {
             return;
         }
         let was_up = t.state == State::Established;
-        let mut calls: Vec<_> = t.calls.drain().collect();
-        calls.sort_by_key(|(s, _)| *s);
-        for (sid, c) in calls {
+        let mut calls: Vec<(u16, u16, CallState)> = t
+            .calls
+            .drain()
+            .map(|(s, c)| (s, c.peer_sid, c.state))
+            .collect();
+        calls.sort_unstable_by_key(|c| c.0);
+        for (sid, peer_sid, state) in calls {
             self.ids.free_session(tid, sid);
             self.events.push_back(Event::SessionDown {
                 key: SessionKey {
                     tunnel_id: tid,
                     session_id: sid,
                 },
-                peer_session_id: c.peer_sid,
+                peer_session_id: peer_sid,
                 cause: cause.clone(),
-                was_up: c.state == CallState::Established,
+                was_up: state == CallState::Established,
             });
         }
         t.state = State::Closing {
