@@ -180,6 +180,8 @@ pub struct Engine {
     config: Config,
     rng: Box<dyn RandomSource>,
     ids: IdAllocator,
+    /// The latest `now` the driver passed (quarantine of freed IDs).
+    last_now: Option<Instant>,
     tunnels: IdMap<Box<Tunnel>>,
     by_peer: HashMap<(SocketAddr, u16), u16>,
     active_tunnels: usize,
@@ -208,7 +210,8 @@ impl Engine {
     /// A new engine. `rng` draws tunnel IDs, challenges and random vectors.
     pub fn new(config: Config, rng: Box<dyn RandomSource>) -> Self {
         Self {
-            ids: IdAllocator::new(config.bank_bits),
+            ids: IdAllocator::with_quarantine(config.bank_bits, config.id_quarantine),
+            last_now: None,
             config,
             rng,
             tunnels: IdMap::default(),
@@ -283,6 +286,7 @@ impl Engine {
 
     /// Processes one UDP datagram from `peer`.
     pub fn handle(&mut self, now: Instant, peer: SocketAddr, datagram: &[u8]) {
+        self.stamp(now);
         let m = match ControlMessageRepr::parse_bytes(datagram) {
             Ok(m) => m,
             Err(_) => {
@@ -311,6 +315,7 @@ impl Engine {
 
     /// Runs the timers that are due.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.stamp(now);
         // Collect first: a tunnel may reschedule itself at or before `now`
         // (an ACK owed right away), which must wait for `poll_transmit`.
         let mut due = Vec::new();
@@ -321,11 +326,15 @@ impl Engine {
             self.tunnel_timeout(now, tid);
             self.touch(tid);
         }
+        // Give back the memory of IDs whose quarantine is over (allocation
+        // also does it lazily, bank by bank).
+        self.ids.release_expired(now);
     }
 
     /// The next datagram to send: its destination and length in `buf`.
     /// `buf` should hold 4096 bytes; longer messages are dropped.
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<(SocketAddr, usize)> {
+        self.stamp(now);
         while let Some((peer, d)) = self.direct.pop_front() {
             if let Some(b) = buf.get_mut(..d.len()) {
                 b.copy_from_slice(&d);
@@ -371,6 +380,7 @@ impl Engine {
         error: Option<u16>,
         message: &str,
     ) -> Result<(), EngineError> {
+        self.stamp(now);
         let t = self
             .tunnels
             .get(&key.tunnel_id)
@@ -393,6 +403,7 @@ impl Engine {
         error: Option<u16>,
         message: &str,
     ) -> Result<(), EngineError> {
+        self.stamp(now);
         match self.tunnels.get(&tunnel_id) {
             Some(t) if !matches!(t.state, TunnelState::Closing { .. }) => {}
             _ => return Err(EngineError::NoSuchTunnel),
@@ -405,6 +416,7 @@ impl Engine {
     /// Sends a StopCCN (result 6, shutting down) to every peer and refuses
     /// new tunnels.
     pub fn shutdown(&mut self, now: Instant) {
+        self.stamp(now);
         self.shutting_down = true;
         let tids: Vec<u16> = self
             .tunnels
@@ -426,7 +438,7 @@ impl Engine {
         tunnel_id: u16,
         called_number: &[u8],
     ) -> Result<SessionKey, EngineError> {
-        let _ = now;
+        self.stamp(now);
         let t = self
             .tunnels
             .get(&tunnel_id)
@@ -443,7 +455,7 @@ impl Engine {
         }
         let sid = self
             .ids
-            .alloc_session(tunnel_id)
+            .alloc_session(now, tunnel_id)
             .ok_or(EngineError::NoResources)?;
         self.call_serial = self.call_serial.wrapping_add(1);
         let serial = self.call_serial;
@@ -541,6 +553,7 @@ impl Engine {
     /// defers its HELLO (§6.5: "without receiving any message (data or
     /// control)").
     pub fn note_activity(&mut self, now: Instant, tunnel_id: u16) {
+        self.stamp(now);
         if let Some(t) = self.tunnels.get_mut(&tunnel_id) {
             t.conn.last_rx = t.conn.last_rx.max(now);
         }
@@ -660,7 +673,7 @@ impl Engine {
                 return self.refuse_sccrq(peer, peer_tid, STOP_NOT_AUTHORIZED, None, "no secret");
             }
         };
-        let Some(tid) = self.ids.alloc_tunnel(&mut *self.rng) else {
+        let Some(tid) = self.ids.alloc_tunnel(now, &mut *self.rng) else {
             return self.refuse_sccrq(
                 peer,
                 peer_tid,
@@ -764,6 +777,11 @@ impl Engine {
         use MessageType as M;
         if mt == M::StopCcn {
             let cause = peer_cause(&a);
+            // Whatever we still had queued or in flight (ICRPs, HELLOs, ...)
+            // is moot: only ACKs go out from here (§5.7).
+            if let Some(t) = self.tunnels.get_mut(&tid) {
+                t.conn.rel.clear_queue();
+            }
             self.enter_closing(now, tid, cause, false);
             return;
         }
@@ -832,7 +850,7 @@ impl Engine {
             return self.stop(now, tid, STOP_FSM_ERROR, None, "call before SCCCN");
         }
         if mt == M::Icrq {
-            return self.on_icrq(tid, a);
+            return self.on_icrq(now, tid, a);
         }
         let Some(s) = t.sessions.get_mut(&sid) else {
             if matches!(mt, M::Icrp | M::Ocrq) {
@@ -857,7 +875,7 @@ impl Engine {
             let was_up = s.state == SessionState::Established;
             t.sessions.remove(&sid);
             self.sessions -= 1;
-            self.ids.free_session(tid, sid);
+            self.free_session_id(tid, sid);
             self.events.push_back(Event::SessionDown {
                 key: SessionKey {
                     tunnel_id: tid,
@@ -930,7 +948,7 @@ impl Engine {
         }
     }
 
-    fn on_icrq(&mut self, tid: u16, a: Avps) {
+    fn on_icrq(&mut self, now: Instant, tid: u16, a: Avps) {
         let peer_sid = a.assigned_session_id.unwrap_or(0);
         if let Some((v, ty)) = a.unknown_mandatory {
             let text = format!("unknown mandatory AVP vendor {v} type {ty}");
@@ -984,7 +1002,7 @@ impl Engine {
         {
             None
         } else {
-            self.ids.alloc_session(tid)
+            self.ids.alloc_session(now, tid)
         };
         let Some(sid) = sid else {
             self.stats.sessions_refused += 1;
@@ -1069,7 +1087,7 @@ impl Engine {
             return;
         };
         self.sessions -= 1;
-        self.ids.free_session(tid, sid);
+        self.free_session_id(tid, sid);
         self.send_cdn(tid, s.peer_sid, sid, result, error, message);
         self.events.push_back(Event::SessionDown {
             key: SessionKey {
@@ -1087,6 +1105,8 @@ impl Engine {
         let Some(t) = self.tunnels.get_mut(&tid) else {
             return;
         };
+        // Requests not yet sent would only delay the StopCCN.
+        t.conn.rel.drop_unsent();
         t.conn.send(
             &mut *self.rng,
             0,
@@ -1144,7 +1164,7 @@ impl Engine {
         gone.sort_unstable_by_key(|g| g.0);
         self.events.reserve(gone.len() + 1);
         for (sid, peer_session_id, state) in gone {
-            self.ids.free_session(tid, sid);
+            self.free_session_id(tid, sid);
             self.sessions -= 1;
             self.events.push_back(Event::SessionDown {
                 key: SessionKey {
@@ -1168,11 +1188,26 @@ impl Engine {
         });
     }
 
+    /// Frees a session ID (into quarantine, see `Config::id_quarantine`).
+    fn free_session_id(&mut self, tid: u16, sid: u16) {
+        // Sessions only exist after a call that set `last_now`.
+        if let Some(now) = self.last_now {
+            self.ids.free_session(now, tid, sid);
+        }
+    }
+
+    /// Records the driver's clock.
+    fn stamp(&mut self, now: Instant) {
+        self.last_now = Some(self.last_now.map_or(now, |l| l.max(now)));
+    }
+
     /// Forgets a tunnel entirely.
     fn finalize(&mut self, tid: u16) {
         if let Some(t) = self.tunnels.remove(&tid) {
             self.by_peer.remove(&(t.conn.peer, t.conn.peer_tid));
-            self.ids.free_tunnel(tid);
+            if let Some(now) = self.last_now {
+                self.ids.free_tunnel(now, tid);
+            }
             self.sched.forget(tid);
         }
     }

@@ -127,6 +127,8 @@ pub struct Lac {
     config: LacConfig,
     rng: Box<dyn RandomSource>,
     ids: IdAllocator,
+    /// The latest `now` seen (ID frees).
+    last_now: Option<Instant>,
     tunnels: IdMap<Tunnel>,
     sched: Scheduler,
     events: VecDeque<Event>,
@@ -148,6 +150,7 @@ impl Lac {
             config,
             rng,
             ids: IdAllocator::new(0),
+            last_now: None,
             tunnels: IdMap::default(),
             sched: Scheduler::default(),
             events: VecDeque::new(),
@@ -169,7 +172,8 @@ impl Lac {
 
     /// Opens a tunnel to `peer` (SCCRQ); returns our tunnel ID.
     pub fn open_tunnel(&mut self, now: Instant, peer: SocketAddr) -> Option<u16> {
-        let tid = self.ids.alloc_tunnel(&mut *self.rng)?;
+        self.last_now = Some(self.last_now.map_or(now, |l| l.max(now)));
+        let tid = self.ids.alloc_tunnel(now, &mut *self.rng)?;
         let cfg = ReliableConfig {
             our_rws: self.config.receive_window,
             ..self.config.reliable.clone()
@@ -246,7 +250,7 @@ impl Lac {
         }
         let sid = self
             .ids
-            .alloc_session(tid)
+            .alloc_session(now, tid)
             .ok_or(EngineError::NoResources)?;
         self.serial = self.serial.wrapping_add(1);
         let t = self.tunnels.get_mut(&tid).expect("checked");
@@ -307,7 +311,7 @@ impl Lac {
             .calls
             .remove(&key.session_id)
             .ok_or(EngineError::NoSuchSession)?;
-        self.ids.free_session(key.tunnel_id, key.session_id);
+        self.ids.free_session(now, key.tunnel_id, key.session_id);
         t.conn.send(
             &mut *self.rng,
             c.peer_sid,
@@ -366,6 +370,7 @@ impl Lac {
 
     /// Processes one datagram from `peer`.
     pub fn handle(&mut self, now: Instant, peer: SocketAddr, datagram: &[u8]) {
+        self.last_now = Some(self.last_now.map_or(now, |l| l.max(now)));
         let Ok(m) = ControlMessageRepr::parse_bytes(datagram) else {
             return;
         };
@@ -384,6 +389,7 @@ impl Lac {
 
     /// Runs due timers.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.last_now = Some(self.last_now.map_or(now, |l| l.max(now)));
         // Collect first: a tunnel may reschedule itself at or before `now`
         // (an ACK owed right away), which must wait for `poll_transmit`.
         let mut due = Vec::new();
@@ -398,6 +404,7 @@ impl Lac {
 
     /// The next datagram to send.
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<(SocketAddr, usize)> {
+        self.last_now = Some(self.last_now.map_or(now, |l| l.max(now)));
         while let Some(tid) = self.sched.front_ready() {
             let Some(t) = self.tunnels.get_mut(&tid) else {
                 self.sched.pop_ready();
@@ -437,6 +444,7 @@ impl Lac {
         let Some(mt) = a.msg_type else { return };
         match (t.state, mt) {
             (_, M::StopCcn) => {
+                t.conn.rel.clear_queue();
                 let cause = peer_cause(&a);
                 self.down(now, tid, cause, false);
             }
@@ -509,7 +517,7 @@ impl Lac {
             }
             (State::Established, M::Ocrq) => {
                 let peer_sid = a.assigned_session_id.unwrap_or(0);
-                let Some(sid) = self.ids.alloc_session(tid) else {
+                let Some(sid) = self.ids.alloc_session(now, tid) else {
                     return;
                 };
                 let c = Call {
@@ -548,7 +556,7 @@ impl Lac {
             }
             (State::Established, M::Cdn) => {
                 if let Some(c) = t.calls.remove(&m.session_id) {
-                    self.ids.free_session(tid, m.session_id);
+                    self.ids.free_session(now, tid, m.session_id);
                     self.events.push_back(Event::SessionDown {
                         key: SessionKey {
                             tunnel_id: tid,
@@ -617,7 +625,7 @@ impl Lac {
             .collect();
         calls.sort_unstable_by_key(|c| c.0);
         for (sid, peer_sid, state) in calls {
-            self.ids.free_session(tid, sid);
+            self.ids.free_session(now, tid, sid);
             self.events.push_back(Event::SessionDown {
                 key: SessionKey {
                     tunnel_id: tid,
@@ -642,7 +650,9 @@ impl Lac {
 
     fn finalize(&mut self, tid: u16) {
         if self.tunnels.remove(&tid).is_some() {
-            self.ids.free_tunnel(tid);
+            if let Some(now) = self.last_now {
+                self.ids.free_tunnel(now, tid);
+            }
             self.sched.forget(tid);
         }
     }

@@ -1221,3 +1221,75 @@ fn replay_xl2tpd_capture() {
         ["TunnelUp", "SessionUp", "SessionDown", "TunnelDown"]
     );
 }
+
+#[test]
+fn freed_ids_are_quarantined() {
+    let mut p = Pair::default_pair();
+    let (t, lac_key, lns_key) = up_session(&mut p);
+    let lns_tid = lns_key.tunnel_id;
+    p.lac.close_call(p.now, lac_key, 3, None).unwrap();
+    p.drive(Duration::from_secs(2));
+    assert_eq!(p.lns.session_count(), 0);
+    assert_eq!(p.lns.ids().sessions_quarantined(lns_tid), 1);
+    // A new call within the quarantine never gets the dead session's ID.
+    p.lac.place_call(p.now, t, CallParams::default()).unwrap();
+    p.drive(Duration::from_secs(2));
+    let again = p.lns_session_ups().last().unwrap().key;
+    assert_ne!(again.session_id, lns_key.session_id);
+    // The tunnel ID is quarantined too once the tunnel is forgotten.
+    p.lac.close_tunnel(p.now, t, 1).unwrap();
+    p.drive(Duration::from_secs(40));
+    assert_eq!(p.lns.tunnel_count(), 0);
+    assert_eq!(p.lns.ids().tunnels_quarantined(), 1);
+    assert_eq!(p.lns.ids().tunnels_in_use(), 1, "held, not reusable");
+    // After the quarantine (60 s) the IDs come back.
+    p.drive(Duration::from_secs(61));
+    p.lns.handle_timeout(p.now);
+    let mut buf = [0u8; 64];
+    let _ = p.lns.poll_transmit(p.now, &mut buf);
+    let lac2 = p.lac.open_tunnel(p.now, lns_addr()).unwrap();
+    p.drive(Duration::from_secs(2));
+    assert!(p.lac.is_established(lac2));
+    assert_eq!(p.lns.ids().tunnels_quarantined(), 0);
+    assert_eq!(p.lns.ids().sessions_quarantined(lns_tid), 0);
+}
+
+#[test]
+fn stopccn_received_drops_queued_messages() {
+    let mut p = Pair::default_pair();
+    let t = p.open();
+    let lns_tid = p.lns_tunnel_id();
+    // The LNS queues ten OCRQs (slow start lets one or two out at once) and
+    // the LAC clears the tunnel at the same moment.
+    for i in 0..10u8 {
+        p.lns
+            .place_outgoing_call(p.now, lns_tid, &[b'0' + i])
+            .unwrap();
+    }
+    p.lac.close_tunnel(p.now, t, 1).unwrap();
+    let mut cut = None;
+    for _ in 0..10_000 {
+        if cut.is_none()
+            && p.lns_events
+                .iter()
+                .any(|e| matches!(e, Event::TunnelDown { .. }))
+        {
+            cut = Some(p.trace.len());
+        }
+        if !p.step() {
+            break;
+        }
+    }
+    let cut = cut.expect("LNS saw the StopCCN");
+    // From the StopCCN on, the LNS only acknowledges: no OCRQ is sent or
+    // retransmitted.
+    let after: Vec<String> = p.trace[cut..]
+        .iter()
+        .filter(|w| !w.from_lac)
+        .map(Wire::label)
+        .collect();
+    assert!(after.iter().all(|l| l == "LNS ZLB"), "{after:?}");
+    let ocrqs = p.labels().iter().filter(|l| *l == "LNS OCRQ").count();
+    assert!(ocrqs < 10, "{ocrqs} OCRQs went out");
+    assert_eq!(p.lns.tunnel_count(), 0);
+}
