@@ -7,9 +7,25 @@
 //!
 //! # Decisions
 //!
-//! * **Refusing an SCCRQ** (limits, malformed, bad version, no secret) keeps
-//!   no state: a one-shot StopCCN (Ns 0, Nr 1) goes back unreliably. Floods
-//!   past the half-open caps are dropped silently (no amplification).
+//! * **Refusing an SCCRQ** (limits, malformed, bad version, no secret)
+//!   creates no tunnel: a one-shot StopCCN (Ns 0, Nr 1) goes back
+//!   unreliably (§7.2 "send StopCCN, clean up"). The datagram is remembered
+//!   for `refusal_linger` (31 s) under (peer, SCCRQ fingerprint), so every
+//!   retransmission of that SCCRQ gets the same bytes without being decoded
+//!   again; the records are capped by the half-open limits (overall and per
+//!   IP), past which refusals go out without a record. When the peer's
+//!   Assigned Tunnel ID cannot be read (hidden, no secret) the StopCCN can
+//!   only address tunnel 0: the LAC cannot match it and retransmits until
+//!   its own retry budget runs out, each copy answered from the record.
+//!   Floods past the half-open caps are dropped silently (no
+//!   amplification).
+//! * **Freed IDs** are quarantined for `id_quarantine` (60 s) before reuse,
+//!   so late data of a dead session never reaches a new subscriber's slot.
+//! * **Duplicate ICRQ** (an Assigned Session ID the tunnel already has a
+//!   session for, from a confused or hostile LAC): the existing session is
+//!   cleared with a CDN to that peer session ID (result 2, error 3), which
+//!   also clears whatever the LAC now holds under it; no second session is
+//!   created (§7.4.2 "Recv ICRQ, not acceptable: send CDN").
 //! * **Missing required AVPs** (§6) are answered with Result Code 2
 //!   (general error) and Error Code 2 ("length is wrong": the message is too
 //!   short to hold what it must), the Error Message naming the AVP. A
@@ -115,6 +131,10 @@ pub struct Stats {
     pub half_open_expired: u64,
     /// SCCRQs refused with a StopCCN.
     pub tunnels_refused: u64,
+    /// Retransmitted SCCRQs answered with the StopCCN already sent.
+    pub refusals_repeated: u64,
+    /// Refusals sent without a record (refused-SCCRQ table full).
+    pub refusals_unrecorded: u64,
     /// ICRQs / calls refused for resources.
     pub sessions_refused: u64,
     /// Challenge responses that did not match.
@@ -187,6 +207,11 @@ pub struct Engine {
     active_tunnels: usize,
     half_open: usize,
     half_open_by_ip: HashMap<IpAddr, usize>,
+    /// Refused SCCRQs: (peer, fingerprint) to the StopCCN datagram sent.
+    refused: HashMap<(SocketAddr, u64), Vec<u8>>,
+    /// Their expiry, oldest first.
+    refused_fifo: VecDeque<(Instant, (SocketAddr, u64))>,
+    refused_by_ip: HashMap<IpAddr, usize>,
     sessions: usize,
     sched: Scheduler,
     direct: VecDeque<(SocketAddr, Vec<u8>)>,
@@ -219,6 +244,9 @@ impl Engine {
             active_tunnels: 0,
             half_open: 0,
             half_open_by_ip: HashMap::new(),
+            refused: HashMap::new(),
+            refused_fifo: VecDeque::new(),
+            refused_by_ip: HashMap::new(),
             sessions: 0,
             sched: Scheduler::default(),
             direct: VecDeque::new(),
@@ -326,6 +354,7 @@ impl Engine {
             self.tunnel_timeout(now, tid);
             self.touch(tid);
         }
+        self.expire_refusals(now);
         // Give back the memory of IDs whose quarantine is over (allocation
         // also does it lazily, bank by bank).
         self.ids.release_expired(now);
@@ -360,7 +389,11 @@ impl Engine {
 
     /// When [`Engine::handle_timeout`] should next be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.sched.next()
+        let refusal = self.refused_fifo.front().map(|r| r.0);
+        match (self.sched.next(), refusal) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// The next event.
@@ -562,8 +595,41 @@ impl Engine {
     // ------------------------------------------------------------------
     // Internals.
 
+    /// Forgets the refused SCCRQs whose linger is over.
+    fn expire_refusals(&mut self, now: Instant) {
+        while let Some(&(until, key)) = self.refused_fifo.front() {
+            if until > now {
+                break;
+            }
+            self.refused_fifo.pop_front();
+            if self.refused.remove(&key).is_some() {
+                let ip = key.0.ip();
+                if let Some(n) = self.refused_by_ip.get_mut(&ip) {
+                    *n -= 1;
+                    if *n == 0 {
+                        self.refused_by_ip.remove(&ip);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Refused SCCRQs remembered (to answer their retransmissions).
+    pub fn refused_count(&self) -> usize {
+        self.refused.len()
+    }
+
+    /// Refuses an SCCRQ with a StopCCN (§7.2: "Recv SCCRQ, unacceptable:
+    /// send StopCCN, clean up"). The answer is remembered for
+    /// `Config::refusal_linger` under (peer, SCCRQ fingerprint), so a
+    /// retransmission of the same SCCRQ gets the very same StopCCN without
+    /// being looked at again. The records are bounded by the half-open
+    /// limits (overall and per peer IP); past them the refusal is sent
+    /// without a record.
     fn refuse_sccrq(
         &mut self,
+        now: Instant,
+        fp: u64,
         peer: SocketAddr,
         peer_tid: u16,
         result: u16,
@@ -588,12 +654,37 @@ impl Engine {
             ],
             &mut *self.rng,
         );
+        let limits = &self.config.limits;
+        let per_ip = self.refused_by_ip.get(&peer.ip()).copied().unwrap_or(0);
+        if !self.config.refusal_linger.is_zero()
+            && self.refused.len() < limits.max_half_open
+            && per_ip < limits.max_half_open_per_peer
+        {
+            let key = (peer, fp);
+            if self.refused.insert(key, d.clone()).is_none() {
+                *self.refused_by_ip.entry(peer.ip()).or_default() += 1;
+                self.refused_fifo
+                    .push_back((now + self.config.refusal_linger, key));
+            }
+        } else {
+            self.stats.refusals_unrecorded += 1;
+        }
         if self.direct.len() < 1024 {
             self.direct.push_back((peer, d));
         }
     }
 
     fn on_sccrq(&mut self, now: Instant, peer: SocketAddr, m: &ControlMessageRepr<'_>) {
+        // A retransmission of an SCCRQ we refused gets the same StopCCN.
+        self.expire_refusals(now);
+        let fp = fingerprint(m.ns, m.avps);
+        if let Some(d) = self.refused.get(&(peer, fp)) {
+            self.stats.refusals_repeated += 1;
+            if self.direct.len() < 1024 {
+                self.direct.push_back((peer, d.clone()));
+            }
+            return;
+        }
         let secret = self.config.secrets.lookup(peer.ip()).map(<[u8]>::to_vec);
         let a = Avps::decode(m.avps, secret.as_deref());
         let peer_tid = a.assigned_tunnel_id.unwrap_or(0);
@@ -609,6 +700,8 @@ impl Engine {
         if let Some((v, t)) = a.unknown_mandatory {
             let text = format!("unknown mandatory AVP vendor {v} type {t}");
             return self.refuse_sccrq(
+                now,
+                fp,
                 peer,
                 peer_tid,
                 RESULT_GENERAL_ERROR,
@@ -619,6 +712,8 @@ impl Engine {
         if let Some(t) = a.bad_mandatory {
             let text = format!("malformed mandatory AVP type {t}");
             return self.refuse_sccrq(
+                now,
+                fp,
                 peer,
                 peer_tid,
                 RESULT_GENERAL_ERROR,
@@ -629,6 +724,8 @@ impl Engine {
         if let Some(name) = a.missing_required() {
             let text = format!("missing {name} AVP");
             return self.refuse_sccrq(
+                now,
+                fp,
                 peer,
                 peer_tid,
                 RESULT_GENERAL_ERROR,
@@ -637,10 +734,20 @@ impl Engine {
             );
         }
         if a.protocol_version != Some((1, 0)) {
-            return self.refuse_sccrq(peer, peer_tid, STOP_BAD_VERSION, Some(VERSION_1_0), "");
+            return self.refuse_sccrq(
+                now,
+                fp,
+                peer,
+                peer_tid,
+                STOP_BAD_VERSION,
+                Some(VERSION_1_0),
+                "",
+            );
         }
         if a.rws == Some(0) {
             return self.refuse_sccrq(
+                now,
+                fp,
                 peer,
                 peer_tid,
                 RESULT_GENERAL_ERROR,
@@ -649,7 +756,15 @@ impl Engine {
             );
         }
         if self.shutting_down {
-            return self.refuse_sccrq(peer, peer_tid, STOP_SHUTTING_DOWN, None, "shutting down");
+            return self.refuse_sccrq(
+                now,
+                fp,
+                peer,
+                peer_tid,
+                STOP_SHUTTING_DOWN,
+                None,
+                "shutting down",
+            );
         }
         let limits = &self.config.limits;
         let per_ip = self.half_open_by_ip.get(&peer.ip()).copied().unwrap_or(0);
@@ -659,6 +774,8 @@ impl Engine {
         }
         if self.active_tunnels >= limits.max_tunnels {
             return self.refuse_sccrq(
+                now,
+                fp,
                 peer,
                 peer_tid,
                 RESULT_GENERAL_ERROR,
@@ -670,11 +787,21 @@ impl Engine {
             (None, _) => None,
             (Some(ch), Some(s)) => Some(challenge_response(2, s, ch)),
             (Some(_), None) => {
-                return self.refuse_sccrq(peer, peer_tid, STOP_NOT_AUTHORIZED, None, "no secret");
+                return self.refuse_sccrq(
+                    now,
+                    fp,
+                    peer,
+                    peer_tid,
+                    STOP_NOT_AUTHORIZED,
+                    None,
+                    "no secret",
+                );
             }
         };
         let Some(tid) = self.ids.alloc_tunnel(now, &mut *self.rng) else {
             return self.refuse_sccrq(
+                now,
+                fp,
                 peer,
                 peer_tid,
                 RESULT_GENERAL_ERROR,
@@ -1307,6 +1434,15 @@ impl Engine {
             self.reschedule(tid);
         }
     }
+}
+
+/// FNV-1a over an SCCRQ's `Ns` and AVPs: retransmissions are identical.
+fn fingerprint(ns: u16, avps: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in ns.to_be_bytes().iter().chain(avps) {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    h
 }
 
 fn peer_cause(a: &Avps) -> DisconnectCause {

@@ -633,7 +633,8 @@ fn hidden_mandatory_avp_without_secret_fails_cleanly() {
     );
     p.open();
     // The LNS cannot read the hidden Assigned Tunnel ID, so its StopCCN goes
-    // to tunnel 0 and the LAC retransmits; each copy is refused statelessly.
+    // to tunnel 0 and the LAC retransmits; each copy gets the same StopCCN
+    // from the refused-SCCRQ record.
     let labels = p.labels();
     assert_eq!(labels[..2], lbl(&["LAC SCCRQ", "LNS StopCCN"]));
     assert!(labels
@@ -1292,4 +1293,72 @@ fn stopccn_received_drops_queued_messages() {
     let ocrqs = p.labels().iter().filter(|l| *l == "LNS OCRQ").count();
     assert!(ocrqs < 10, "{ocrqs} OCRQs went out");
     assert_eq!(p.lns.tunnel_count(), 0);
+}
+
+#[test]
+fn refused_sccrq_retransmissions_get_the_same_stopccn() {
+    let now = base();
+    let mut lac = Lac::new(
+        LacConfig {
+            protocol_version: (2, 0),
+            ..LacConfig::default()
+        },
+        Box::new(SplitMix64(1)),
+    );
+    let mut lns = Engine::new(Config::default(), Box::new(SplitMix64(2)));
+    lac.open_tunnel(now, lns_addr()).unwrap();
+    let mut buf = [0u8; 4096];
+    let (_, n) = lac.poll_transmit(now, &mut buf).unwrap();
+    let sccrq = buf[..n].to_vec();
+    let mut answers = Vec::new();
+    for i in 0..4u64 {
+        let t = now + Duration::from_secs(i);
+        lns.handle(t, lac_addr(), &sccrq);
+        let (_, n) = lns.poll_transmit(t, &mut buf).expect("answered");
+        answers.push(buf[..n].to_vec());
+        assert!(lns.poll_transmit(t, &mut buf).is_none());
+    }
+    assert!(answers.iter().all(|a| *a == answers[0]), "idempotent");
+    let m = ControlMessageRepr::parse_bytes(&answers[0]).unwrap();
+    assert_eq!(m.message_type(), Some(MessageType::StopCcn));
+    assert_eq!((m.ns, m.nr), (0, 1));
+    assert_eq!(lns.stats().tunnels_refused, 1);
+    assert_eq!(lns.stats().refusals_repeated, 3);
+    assert_eq!(lns.tunnel_count(), 0);
+    assert_eq!(lns.refused_count(), 1);
+    // The record expires with the linger; the LNS asks to be woken for it.
+    let end = lns.poll_timeout().expect("refusal expiry");
+    assert_eq!(end, now + Config::default().refusal_linger);
+    lns.handle_timeout(end);
+    assert_eq!(lns.refused_count(), 0);
+    assert_eq!(lns.poll_timeout(), None);
+}
+
+#[test]
+fn refusal_records_are_bounded_by_the_half_open_limits() {
+    let mut c = Config::default();
+    c.limits.max_half_open = 10;
+    c.limits.max_half_open_per_peer = 3;
+    let mut lns = Engine::new(c, Box::new(SplitMix64(5)));
+    let now = base();
+    let mut buf = [0u8; 4096];
+    let lac_cfg = LacConfig {
+        protocol_version: (9, 9),
+        ..LacConfig::default()
+    };
+    let mut answered = 0;
+    for i in 0..1000u64 {
+        let peer: SocketAddr = format!("198.18.1.{}:1701", i % 5).parse().unwrap();
+        let mut lac = Lac::new(lac_cfg.clone(), Box::new(SplitMix64(i + 100)));
+        lac.open_tunnel(now, lns_addr()).unwrap();
+        let (_, n) = lac.poll_transmit(now, &mut buf).unwrap();
+        lns.handle(now, peer, &buf[..n]);
+        while lns.poll_transmit(now, &mut buf).is_some() {
+            answered += 1;
+        }
+    }
+    assert_eq!(answered, 1000, "every SCCRQ is still refused");
+    assert_eq!(lns.refused_count(), 10.min(5 * 3));
+    assert_eq!(lns.stats().refusals_unrecorded, 990);
+    assert_eq!(lns.tunnel_count(), 0);
 }
