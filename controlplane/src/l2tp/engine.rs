@@ -137,6 +137,8 @@ pub struct Stats {
     pub refusals_unrecorded: u64,
     /// ICRQs / calls refused for resources.
     pub sessions_refused: u64,
+    /// ICRQs reusing a peer session ID still in use on the tunnel.
+    pub duplicate_icrqs: u64,
     /// Challenge responses that did not match.
     pub auth_failures: u64,
     /// HELLOs sent.
@@ -192,7 +194,18 @@ struct Tunnel {
     bearer_caps: Option<u32>,
     tie_breaker: Option<u64>,
     sessions: IdMap<Session>,
+    /// Peer session ID to ours, for the sessions whose peer ID is known.
+    /// Keyed by the peer's choice, so SipHash (no chosen collisions).
+    by_peer_sid: HashMap<u16, u16>,
     last_hello: Instant,
+}
+
+impl Tunnel {
+    fn forget_peer_sid(&mut self, peer_sid: u16, sid: u16) {
+        if peer_sid != 0 && self.by_peer_sid.get(&peer_sid) == Some(&sid) {
+            self.by_peer_sid.remove(&peer_sid);
+        }
+    }
 }
 
 /// The LNS engine. See the module docs.
@@ -858,6 +871,7 @@ impl Engine {
                 bearer_caps: a.bearer_caps,
                 tie_breaker: a.tie_breaker,
                 sessions: IdMap::default(),
+                by_peer_sid: HashMap::new(),
                 last_hello: now,
             }),
         );
@@ -1001,6 +1015,7 @@ impl Engine {
             let peer_session_id = s.peer_sid;
             let was_up = s.state == SessionState::Established;
             t.sessions.remove(&sid);
+            t.forget_peer_sid(peer_session_id, sid);
             self.sessions -= 1;
             self.free_session_id(tid, sid);
             self.events.push_back(Event::SessionDown {
@@ -1053,6 +1068,9 @@ impl Engine {
                     i.physical_channel_id = a.physical_channel;
                 }
                 s.state = SessionState::WaitConnectOut;
+                if s.peer_sid != 0 {
+                    t.by_peer_sid.entry(s.peer_sid).or_insert(sid);
+                }
             }
             (_, M::Wen) => {
                 if let Some(errors) = a.call_errors {
@@ -1123,6 +1141,20 @@ impl Engine {
         let Some(t) = self.tunnels.get(&tid) else {
             return;
         };
+        if let Some(&old) = t.by_peer_sid.get(&peer_sid) {
+            // The LAC reuses a session ID it still has a session under: it
+            // lost track (or lies). Not acceptable (§7.4.2): one CDN to
+            // that ID with our old session's ID clears both ends of it,
+            // and the new request with it. No second session.
+            self.stats.duplicate_icrqs += 1;
+            return self.local_cdn(
+                tid,
+                old,
+                RESULT_GENERAL_ERROR,
+                Some(ERR_BAD_VALUE),
+                "duplicate Assigned Session ID",
+            );
+        }
         let limits = &self.config.limits;
         let sid = if self.sessions >= limits.max_sessions
             || t.sessions.len() >= limits.max_sessions_per_tunnel
@@ -1166,6 +1198,7 @@ impl Engine {
                 info: Some(Box::new(info)),
             },
         );
+        t.by_peer_sid.insert(peer_sid, sid);
         self.sessions += 1;
         t.conn.send(
             &mut *self.rng,
@@ -1213,6 +1246,7 @@ impl Engine {
         let Some(s) = t.sessions.remove(&sid) else {
             return;
         };
+        t.forget_peer_sid(s.peer_sid, sid);
         self.sessions -= 1;
         self.free_session_id(tid, sid);
         self.send_cdn(tid, s.peer_sid, sid, result, error, message);
@@ -1283,6 +1317,7 @@ impl Engine {
         let peer = t.conn.peer;
         // Reported in session ID order (deterministic); sorting the small
         // (ID, peer ID, state) triples, not the sessions, keeps it cheap.
+        t.by_peer_sid = HashMap::new();
         let mut gone: Vec<(u16, u16, SessionState)> = t
             .sessions
             .drain()

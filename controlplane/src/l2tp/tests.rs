@@ -1362,3 +1362,44 @@ fn refusal_records_are_bounded_by_the_half_open_limits() {
     assert_eq!(lns.stats().refusals_unrecorded, 990);
     assert_eq!(lns.tunnel_count(), 0);
 }
+
+#[test]
+fn duplicate_icrq_clears_the_session_instead_of_opening_a_second() {
+    use l2tpx_wire::l2tp::{AvpValue, HeaderRepr, CONTROL_HEADER_LEN};
+    let mut p = Pair::default_pair();
+    let (_, lac_key, lns_key) = up_session(&mut p);
+    let peer_sid = p.lns_session_ups()[0].peer_session_id;
+    // A second ICRQ with the same Assigned Session ID, in sequence.
+    let sent = |lac: bool| {
+        p.trace
+            .iter()
+            .filter(|w| w.from_lac == lac && w.msg_type().is_some())
+            .count() as u16
+    };
+    let (ns, nr) = (sent(true), sent(false));
+    let body = super::avps::encode(
+        MessageType::Icrq,
+        &[
+            AvpValue::AssignedSessionId(peer_sid),
+            AvpValue::CallSerialNumber(99),
+        ],
+        None,
+        &mut SplitMix64(1),
+        &[],
+    );
+    let mut d = vec![0u8; CONTROL_HEADER_LEN + body.len()];
+    HeaderRepr::control(lns_key.tunnel_id, 0, ns, nr, body.len()).emit(&mut d);
+    d[CONTROL_HEADER_LEN..].copy_from_slice(&body);
+    p.lns.handle(p.now, lac_addr(), &d);
+    p.drive(Duration::from_secs(2));
+    assert_eq!(p.lns.stats().duplicate_icrqs, 1);
+    assert_eq!(p.lns.session_count(), 0, "no second session, old one gone");
+    assert_eq!(p.lns_session_ups().len(), 1);
+    assert!(p.lns_events.iter().any(|e| matches!(e,
+        Event::SessionDown { key, cause, was_up: true, .. }
+            if *key == lns_key && cause.result == 2 && cause.error == Some(3))));
+    assert_eq!(p.labels().last().unwrap(), "LNS CDN");
+    // The CDN reached the LAC's session of that ID.
+    assert!(p.lac_events.iter().any(|e| matches!(e,
+        Event::SessionDown { key, .. } if *key == lac_key)));
+}
