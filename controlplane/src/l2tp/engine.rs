@@ -833,6 +833,7 @@ impl Engine {
             self.reliable_config(),
             secret,
             self.config.hide_avps,
+            self.config.hidden_padding_max,
         );
         conn.peer_tid = peer_tid;
         if let Some(w) = a.rws {

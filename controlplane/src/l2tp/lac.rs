@@ -30,6 +30,8 @@ pub struct LacConfig {
     pub secret: Option<Vec<u8>>,
     /// Hide what may be hidden (needs `secret`).
     pub hide_avps: bool,
+    /// Random padding of hidden AVPs: 0..=this many bytes (default 15).
+    pub hidden_padding_max: u8,
     /// HELLO after this long without hearing from the LNS.
     pub hello_interval: Duration,
     /// Reliable delivery.
@@ -56,6 +58,7 @@ impl Default for LacConfig {
             host_name: "lac".into(),
             secret: None,
             hide_avps: false,
+            hidden_padding_max: 15,
             hello_interval: Duration::from_secs(60),
             reliable: ReliableConfig::default(),
             receive_window: 16,
@@ -184,6 +187,7 @@ impl Lac {
             cfg,
             self.config.secret.clone(),
             self.config.hide_avps,
+            self.config.hidden_padding_max,
         );
         let challenge = self
             .config
