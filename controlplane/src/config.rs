@@ -191,6 +191,9 @@ struct RawL2tp {
     hello_interval_s: i64,
     hide_avps: bool,
     stop_linger_s: i64,
+    id_quarantine_s: i64,
+    refusal_linger_s: i64,
+    hidden_padding_max: i64,
     bank_bits: i64,
     default_secret: Option<String>,
     retransmit: RawRetransmit,
@@ -210,6 +213,9 @@ impl Default for RawL2tp {
             hello_interval_s: secs(c.hello_interval),
             hide_avps: c.hide_avps,
             stop_linger_s: secs(c.stop_linger),
+            id_quarantine_s: secs(c.id_quarantine),
+            refusal_linger_s: secs(c.refusal_linger),
+            hidden_padding_max: c.hidden_padding_max.into(),
             bank_bits: c.bank_bits.into(),
             default_secret: None,
             retransmit: RawRetransmit::default(),
@@ -461,6 +467,19 @@ impl RawFile {
                 ..Config::default().reliable
             },
             stop_linger: Duration::from_secs(range("l2tp.stop_linger_s", l.stop_linger_s, 1, 300)?),
+            id_quarantine: Duration::from_secs(range(
+                "l2tp.id_quarantine_s",
+                l.id_quarantine_s,
+                0,
+                3_600,
+            )?),
+            refusal_linger: Duration::from_secs(range(
+                "l2tp.refusal_linger_s",
+                l.refusal_linger_s,
+                1,
+                300,
+            )?),
+            hidden_padding_max: range("l2tp.hidden_padding_max", l.hidden_padding_max, 0, 64)?,
             limits: Limits {
                 max_tunnels,
                 max_sessions,
@@ -559,6 +578,9 @@ receive_window = 8
 hello_interval_s = 30
 hide_avps = true
 stop_linger_s = 10
+id_quarantine_s = 90
+refusal_linger_s = 20
+hidden_padding_max = 7
 bank_bits = 2
 default_secret = "dflt"
 
@@ -605,6 +627,9 @@ batch = 32
         assert_eq!(e.hello_interval, Duration::from_secs(30));
         assert!(e.hide_avps);
         assert_eq!(e.stop_linger, Duration::from_secs(10));
+        assert_eq!(e.id_quarantine, Duration::from_secs(90));
+        assert_eq!(e.refusal_linger, Duration::from_secs(20));
+        assert_eq!(e.hidden_padding_max, 7);
         assert_eq!(e.bank_bits, 2);
         assert_eq!(e.reliable.initial_rto, Duration::from_millis(500));
         assert_eq!(e.reliable.max_rto, Duration::from_millis(16000));

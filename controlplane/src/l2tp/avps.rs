@@ -240,13 +240,23 @@ pub(crate) fn challenge_response(msg_type: u8, secret: &[u8], challenge: &[u8]) 
         .into()
 }
 
-/// Encodes a message body: Message Type, then `avps`. With `hide =
-/// Some(secret)`, every AVP §4.4 allows to be hidden is hidden, after one
-/// Random Vector AVP. `extra` is appended raw (tests use it to inject AVPs).
+/// How to hide AVPs (§4.3).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Hide<'a> {
+    /// The tunnel secret.
+    pub secret: &'a [u8],
+    /// Each hidden AVP gets 0..=`pad_max` random padding bytes after its
+    /// value (§4.3: padding hides the length of the value).
+    pub pad_max: u8,
+}
+
+/// Encodes a message body: Message Type, then `avps`. With `hide`, every
+/// AVP §4.4 allows to be hidden is hidden, after one Random Vector AVP, with
+/// random padding. `extra` is appended raw (tests use it to inject AVPs).
 pub(crate) fn encode(
     msg_type: MessageType,
     avps: &[AvpValue<'_>],
-    hide: Option<&[u8]>,
+    hide: Option<Hide<'_>>,
     rng: &mut dyn RandomSource,
     extra: &[u8],
 ) -> Vec<u8> {
@@ -261,7 +271,7 @@ pub(crate) fn encode(
     let mut rv: Option<[u8; 16]> = None;
     for v in avps {
         match hide {
-            Some(secret) if v.avp_type().may_be_hidden() && v.vendor_id() == 0 => {
+            Some(h) if v.avp_type().may_be_hidden() && v.vendor_id() == 0 => {
                 let rv = match rv {
                     Some(rv) => rv,
                     None => {
@@ -272,8 +282,21 @@ pub(crate) fn encode(
                         r
                     }
                 };
+                let mut pad = [0u8; 255];
+                let pad_len = if h.pad_max == 0 {
+                    0
+                } else {
+                    (rng.next_u64() % (u64::from(h.pad_max) + 1)) as usize
+                };
+                let pad = &mut pad[..pad_len];
+                rng.fill_bytes(pad);
                 let mut buf = [0u8; AVP_MAX_LEN];
-                if let Ok(n) = v.emit_hidden(v.default_mandatory(), secret, &rv, &[], &mut buf) {
+                let m = v.default_mandatory();
+                // A value too long for the padding goes without it.
+                if let Ok(n) = v
+                    .emit_hidden(m, h.secret, &rv, pad, &mut buf)
+                    .or_else(|_| v.emit_hidden(m, h.secret, &rv, &[], &mut buf))
+                {
                     out.extend_from_slice(&buf[..n]);
                 }
             }
@@ -295,4 +318,36 @@ pub fn raw_avp(vendor_id: u16, attr_type: u16, mandatory: bool, value: &[u8]) ->
     v.extend_from_slice(&attr_type.to_be_bytes());
     v.extend_from_slice(value);
     v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::l2tp::ids::SplitMix64;
+
+    #[test]
+    fn hidden_avps_get_random_padding_and_still_reveal() {
+        let secret = b"s3cret";
+        let mut rng = SplitMix64(9);
+        let avps = [AvpValue::CalledNumber(b"5551234")];
+        let mut lens = std::collections::BTreeSet::new();
+        for _ in 0..200 {
+            let h = Hide {
+                secret,
+                pad_max: 15,
+            };
+            let body = encode(MessageType::Icrq, &avps, Some(h), &mut rng, &[]);
+            lens.insert(body.len());
+            let a = Avps::decode(&body, Some(secret));
+            assert_eq!(a.called_number.as_deref(), Some(&b"5551234"[..]));
+            assert!(a.bad_mandatory.is_none());
+        }
+        // Message Type (8) + Random Vector (22) + hidden AVP: header 6,
+        // length subfield 2, value 7, padding 0..=15.
+        let base = 8 + 22 + 6 + 2 + 7;
+        assert_eq!(lens, (base..=base + 15).collect(), "every padding length");
+        let h = Hide { secret, pad_max: 0 };
+        let a = encode(MessageType::Icrq, &avps, Some(h), &mut rng, &[]);
+        assert_eq!(a.len(), base, "no padding when pad_max is 0");
+    }
 }

@@ -90,6 +90,17 @@ pub struct Config {
     /// Low bits of the tunnel ID that pick a bank of 65,536 session slots
     /// (see [`super::ids::slot_index`]). 0..=8.
     pub bank_bits: u8,
+    /// How long a freed session or tunnel ID stays unallocatable (default
+    /// 60 s), so late data messages of a dead session never reach a new
+    /// subscriber's slot. Quarantined IDs count against the bank's 65,535.
+    pub id_quarantine: Duration,
+    /// How long a refused SCCRQ is remembered, to answer its
+    /// retransmissions with the same StopCCN (default 31 s, a full
+    /// retransmission cycle, §5.7/§5.8). Bounded by the half-open limits.
+    pub refusal_linger: Duration,
+    /// Hidden AVPs (§4.3) get 0..=this many random padding bytes (default
+    /// 15), so their length does not give away the length of the value.
+    pub hidden_padding_max: u8,
 }
 
 impl Default for Config {
@@ -106,6 +117,9 @@ impl Default for Config {
             stop_linger: Duration::from_secs(31),
             limits: Limits::default(),
             bank_bits: 4,
+            id_quarantine: Duration::from_secs(60),
+            refusal_linger: Duration::from_secs(31),
+            hidden_padding_max: 15,
         }
     }
 }

@@ -7,8 +7,8 @@ use std::time::Instant;
 
 use l2tpx_wire::l2tp::{AvpValue, ControlMessageRepr, HeaderRepr, MessageType, CONTROL_HEADER_LEN};
 
-use super::avps::encode;
-use super::ids::RandomSource;
+use super::avps::{encode, Hide};
+use super::ids::{IdHashSet, IdMap, RandomSource};
 use super::reliable::{Received, Reliable, ReliableConfig};
 
 /// A control message body with the header IDs it goes under (both
@@ -28,6 +28,8 @@ pub(crate) struct Conn {
     pub rel: Reliable<Msg>,
     pub secret: Option<Vec<u8>>,
     pub hide: bool,
+    /// Random padding of hidden AVPs: 0..=this many bytes.
+    pub pad_max: u8,
     /// Last time anything arrived from the peer (HELLO timer).
     pub last_rx: Instant,
     /// Messages too large for the caller's buffer, dropped.
@@ -41,6 +43,7 @@ impl Conn {
         cfg: ReliableConfig,
         secret: Option<Vec<u8>>,
         hide: bool,
+        pad_max: u8,
     ) -> Self {
         Self {
             peer,
@@ -48,6 +51,7 @@ impl Conn {
             rel: Reliable::new(cfg),
             secret,
             hide,
+            pad_max,
             last_rx: now,
             oversize: 0,
         }
@@ -62,10 +66,12 @@ impl Conn {
         avps: &[AvpValue<'_>],
         extra: &[u8],
     ) {
-        let hide = if self.hide {
-            self.secret.as_deref()
-        } else {
-            None
+        let hide = match (&self.secret, self.hide) {
+            (Some(secret), true) => Some(Hide {
+                secret,
+                pad_max: self.pad_max,
+            }),
+            _ => None,
         };
         let body = encode(t, avps, hide, rng, extra);
         self.rel.send(Msg {
@@ -135,9 +141,9 @@ pub(crate) fn one_shot(
 #[derive(Debug, Default)]
 pub(crate) struct Scheduler {
     heap: std::collections::BinaryHeap<std::cmp::Reverse<(Instant, u16)>>,
-    scheduled: std::collections::HashMap<u16, Instant>,
+    scheduled: IdMap<Instant>,
     ready: std::collections::VecDeque<u16>,
-    in_ready: std::collections::HashSet<u16>,
+    in_ready: IdHashSet,
 }
 
 impl Scheduler {

@@ -7,9 +7,25 @@
 //!
 //! # Decisions
 //!
-//! * **Refusing an SCCRQ** (limits, malformed, bad version, no secret) keeps
-//!   no state: a one-shot StopCCN (Ns 0, Nr 1) goes back unreliably. Floods
-//!   past the half-open caps are dropped silently (no amplification).
+//! * **Refusing an SCCRQ** (limits, malformed, bad version, no secret)
+//!   creates no tunnel: a one-shot StopCCN (Ns 0, Nr 1) goes back
+//!   unreliably (§7.2 "send StopCCN, clean up"). The datagram is remembered
+//!   for `refusal_linger` (31 s) under (peer, SCCRQ fingerprint), so every
+//!   retransmission of that SCCRQ gets the same bytes without being decoded
+//!   again; the records are capped by the half-open limits (overall and per
+//!   IP), past which refusals go out without a record. When the peer's
+//!   Assigned Tunnel ID cannot be read (hidden, no secret) the StopCCN can
+//!   only address tunnel 0: the LAC cannot match it and retransmits until
+//!   its own retry budget runs out, each copy answered from the record.
+//!   Floods past the half-open caps are dropped silently (no
+//!   amplification).
+//! * **Freed IDs** are quarantined for `id_quarantine` (60 s) before reuse,
+//!   so late data of a dead session never reaches a new subscriber's slot.
+//! * **Duplicate ICRQ** (an Assigned Session ID the tunnel already has a
+//!   session for, from a confused or hostile LAC): the existing session is
+//!   cleared with a CDN to that peer session ID (result 2, error 3), which
+//!   also clears whatever the LAC now holds under it; no second session is
+//!   created (§7.4.2 "Recv ICRQ, not acceptable: send CDN").
 //! * **Missing required AVPs** (§6) are answered with Result Code 2
 //!   (general error) and Error Code 2 ("length is wrong": the message is too
 //!   short to hold what it must), the Error Message naming the AVP. A
@@ -47,7 +63,7 @@ use super::conn::{one_shot, Conn, Msg, Scheduler};
 use super::events::{
     CallDirection, DisconnectCause, Event, Initiator, ProxyAvps, SessionInfo, SessionKey,
 };
-use super::ids::{IdAllocator, RandomSource};
+use super::ids::{IdAllocator, IdMap, RandomSource};
 use super::reliable::ReliableConfig;
 
 /// StopCCN / CDN Result Code: general error, see Error Code.
@@ -115,8 +131,14 @@ pub struct Stats {
     pub half_open_expired: u64,
     /// SCCRQs refused with a StopCCN.
     pub tunnels_refused: u64,
+    /// Retransmitted SCCRQs answered with the StopCCN already sent.
+    pub refusals_repeated: u64,
+    /// Refusals sent without a record (refused-SCCRQ table full).
+    pub refusals_unrecorded: u64,
     /// ICRQs / calls refused for resources.
     pub sessions_refused: u64,
+    /// ICRQs reusing a peer session ID still in use on the tunnel.
+    pub duplicate_icrqs: u64,
     /// Challenge responses that did not match.
     pub auth_failures: u64,
     /// HELLOs sent.
@@ -148,10 +170,15 @@ enum SessionState {
     Established,
 }
 
+/// A session. Kept small: what `SessionUp` reports is held only until the
+/// session comes up, then moved into the event.
 #[derive(Debug)]
 struct Session {
     state: SessionState,
-    info: SessionInfo,
+    /// The peer's session ID (0 until an OCRP gives it).
+    peer_sid: u16,
+    /// Call details gathered for `SessionUp`; `None` once reported.
+    info: Option<Box<SessionInfo>>,
 }
 
 #[derive(Debug)]
@@ -166,8 +193,19 @@ struct Tunnel {
     host_name: Vec<u8>,
     bearer_caps: Option<u32>,
     tie_breaker: Option<u64>,
-    sessions: HashMap<u16, Session>,
+    sessions: IdMap<Session>,
+    /// Peer session ID to ours, for the sessions whose peer ID is known.
+    /// Keyed by the peer's choice, so SipHash (no chosen collisions).
+    by_peer_sid: HashMap<u16, u16>,
     last_hello: Instant,
+}
+
+impl Tunnel {
+    fn forget_peer_sid(&mut self, peer_sid: u16, sid: u16) {
+        if peer_sid != 0 && self.by_peer_sid.get(&peer_sid) == Some(&sid) {
+            self.by_peer_sid.remove(&peer_sid);
+        }
+    }
 }
 
 /// The LNS engine. See the module docs.
@@ -175,11 +213,18 @@ pub struct Engine {
     config: Config,
     rng: Box<dyn RandomSource>,
     ids: IdAllocator,
-    tunnels: HashMap<u16, Tunnel>,
+    /// The latest `now` the driver passed (quarantine of freed IDs).
+    last_now: Option<Instant>,
+    tunnels: IdMap<Box<Tunnel>>,
     by_peer: HashMap<(SocketAddr, u16), u16>,
     active_tunnels: usize,
     half_open: usize,
     half_open_by_ip: HashMap<IpAddr, usize>,
+    /// Refused SCCRQs: (peer, fingerprint) to the StopCCN datagram sent.
+    refused: HashMap<(SocketAddr, u64), Vec<u8>>,
+    /// Their expiry, oldest first.
+    refused_fifo: VecDeque<(Instant, (SocketAddr, u64))>,
+    refused_by_ip: HashMap<IpAddr, usize>,
     sessions: usize,
     sched: Scheduler,
     direct: VecDeque<(SocketAddr, Vec<u8>)>,
@@ -203,14 +248,18 @@ impl Engine {
     /// A new engine. `rng` draws tunnel IDs, challenges and random vectors.
     pub fn new(config: Config, rng: Box<dyn RandomSource>) -> Self {
         Self {
-            ids: IdAllocator::new(config.bank_bits),
+            ids: IdAllocator::with_quarantine(config.bank_bits, config.id_quarantine),
+            last_now: None,
             config,
             rng,
-            tunnels: HashMap::new(),
+            tunnels: IdMap::default(),
             by_peer: HashMap::new(),
             active_tunnels: 0,
             half_open: 0,
             half_open_by_ip: HashMap::new(),
+            refused: HashMap::new(),
+            refused_fifo: VecDeque::new(),
+            refused_by_ip: HashMap::new(),
             sessions: 0,
             sched: Scheduler::default(),
             direct: VecDeque::new(),
@@ -278,6 +327,7 @@ impl Engine {
 
     /// Processes one UDP datagram from `peer`.
     pub fn handle(&mut self, now: Instant, peer: SocketAddr, datagram: &[u8]) {
+        self.stamp(now);
         let m = match ControlMessageRepr::parse_bytes(datagram) {
             Ok(m) => m,
             Err(_) => {
@@ -306,6 +356,7 @@ impl Engine {
 
     /// Runs the timers that are due.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.stamp(now);
         // Collect first: a tunnel may reschedule itself at or before `now`
         // (an ACK owed right away), which must wait for `poll_transmit`.
         let mut due = Vec::new();
@@ -316,11 +367,16 @@ impl Engine {
             self.tunnel_timeout(now, tid);
             self.touch(tid);
         }
+        self.expire_refusals(now);
+        // Give back the memory of IDs whose quarantine is over (allocation
+        // also does it lazily, bank by bank).
+        self.ids.release_expired(now);
     }
 
     /// The next datagram to send: its destination and length in `buf`.
     /// `buf` should hold 4096 bytes; longer messages are dropped.
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<(SocketAddr, usize)> {
+        self.stamp(now);
         while let Some((peer, d)) = self.direct.pop_front() {
             if let Some(b) = buf.get_mut(..d.len()) {
                 b.copy_from_slice(&d);
@@ -346,7 +402,11 @@ impl Engine {
 
     /// When [`Engine::handle_timeout`] should next be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.sched.next()
+        let refusal = self.refused_fifo.front().map(|r| r.0);
+        match (self.sched.next(), refusal) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// The next event.
@@ -366,6 +426,7 @@ impl Engine {
         error: Option<u16>,
         message: &str,
     ) -> Result<(), EngineError> {
+        self.stamp(now);
         let t = self
             .tunnels
             .get(&key.tunnel_id)
@@ -388,6 +449,7 @@ impl Engine {
         error: Option<u16>,
         message: &str,
     ) -> Result<(), EngineError> {
+        self.stamp(now);
         match self.tunnels.get(&tunnel_id) {
             Some(t) if !matches!(t.state, TunnelState::Closing { .. }) => {}
             _ => return Err(EngineError::NoSuchTunnel),
@@ -400,6 +462,7 @@ impl Engine {
     /// Sends a StopCCN (result 6, shutting down) to every peer and refuses
     /// new tunnels.
     pub fn shutdown(&mut self, now: Instant) {
+        self.stamp(now);
         self.shutting_down = true;
         let tids: Vec<u16> = self
             .tunnels
@@ -421,7 +484,7 @@ impl Engine {
         tunnel_id: u16,
         called_number: &[u8],
     ) -> Result<SessionKey, EngineError> {
-        let _ = now;
+        self.stamp(now);
         let t = self
             .tunnels
             .get(&tunnel_id)
@@ -438,7 +501,7 @@ impl Engine {
         }
         let sid = self
             .ids
-            .alloc_session(tunnel_id)
+            .alloc_session(now, tunnel_id)
             .ok_or(EngineError::NoResources)?;
         self.call_serial = self.call_serial.wrapping_add(1);
         let serial = self.call_serial;
@@ -474,7 +537,8 @@ impl Engine {
             sid,
             Session {
                 state: SessionState::WaitReply,
-                info,
+                peer_sid: 0,
+                info: Some(Box::new(info)),
             },
         );
         self.sessions += 1;
@@ -515,7 +579,7 @@ impl Engine {
             .sessions
             .get(&key.session_id)
             .ok_or(EngineError::NoSuchSession)?;
-        let peer_sid = s.info.peer_session_id;
+        let peer_sid = s.peer_sid;
         t.conn.send(
             &mut *self.rng,
             peer_sid,
@@ -535,6 +599,7 @@ impl Engine {
     /// defers its HELLO (§6.5: "without receiving any message (data or
     /// control)").
     pub fn note_activity(&mut self, now: Instant, tunnel_id: u16) {
+        self.stamp(now);
         if let Some(t) = self.tunnels.get_mut(&tunnel_id) {
             t.conn.last_rx = t.conn.last_rx.max(now);
         }
@@ -543,8 +608,41 @@ impl Engine {
     // ------------------------------------------------------------------
     // Internals.
 
+    /// Forgets the refused SCCRQs whose linger is over.
+    fn expire_refusals(&mut self, now: Instant) {
+        while let Some(&(until, key)) = self.refused_fifo.front() {
+            if until > now {
+                break;
+            }
+            self.refused_fifo.pop_front();
+            if self.refused.remove(&key).is_some() {
+                let ip = key.0.ip();
+                if let Some(n) = self.refused_by_ip.get_mut(&ip) {
+                    *n -= 1;
+                    if *n == 0 {
+                        self.refused_by_ip.remove(&ip);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Refused SCCRQs remembered (to answer their retransmissions).
+    pub fn refused_count(&self) -> usize {
+        self.refused.len()
+    }
+
+    /// Refuses an SCCRQ with a StopCCN (§7.2: "Recv SCCRQ, unacceptable:
+    /// send StopCCN, clean up"). The answer is remembered for
+    /// `Config::refusal_linger` under (peer, SCCRQ fingerprint), so a
+    /// retransmission of the same SCCRQ gets the very same StopCCN without
+    /// being looked at again. The records are bounded by the half-open
+    /// limits (overall and per peer IP); past them the refusal is sent
+    /// without a record.
     fn refuse_sccrq(
         &mut self,
+        now: Instant,
+        fp: u64,
         peer: SocketAddr,
         peer_tid: u16,
         result: u16,
@@ -569,12 +667,37 @@ impl Engine {
             ],
             &mut *self.rng,
         );
+        let limits = &self.config.limits;
+        let per_ip = self.refused_by_ip.get(&peer.ip()).copied().unwrap_or(0);
+        if !self.config.refusal_linger.is_zero()
+            && self.refused.len() < limits.max_half_open
+            && per_ip < limits.max_half_open_per_peer
+        {
+            let key = (peer, fp);
+            if self.refused.insert(key, d.clone()).is_none() {
+                *self.refused_by_ip.entry(peer.ip()).or_default() += 1;
+                self.refused_fifo
+                    .push_back((now + self.config.refusal_linger, key));
+            }
+        } else {
+            self.stats.refusals_unrecorded += 1;
+        }
         if self.direct.len() < 1024 {
             self.direct.push_back((peer, d));
         }
     }
 
     fn on_sccrq(&mut self, now: Instant, peer: SocketAddr, m: &ControlMessageRepr<'_>) {
+        // A retransmission of an SCCRQ we refused gets the same StopCCN.
+        self.expire_refusals(now);
+        let fp = fingerprint(m.ns, m.avps);
+        if let Some(d) = self.refused.get(&(peer, fp)) {
+            self.stats.refusals_repeated += 1;
+            if self.direct.len() < 1024 {
+                self.direct.push_back((peer, d.clone()));
+            }
+            return;
+        }
         let secret = self.config.secrets.lookup(peer.ip()).map(<[u8]>::to_vec);
         let a = Avps::decode(m.avps, secret.as_deref());
         let peer_tid = a.assigned_tunnel_id.unwrap_or(0);
@@ -590,6 +713,8 @@ impl Engine {
         if let Some((v, t)) = a.unknown_mandatory {
             let text = format!("unknown mandatory AVP vendor {v} type {t}");
             return self.refuse_sccrq(
+                now,
+                fp,
                 peer,
                 peer_tid,
                 RESULT_GENERAL_ERROR,
@@ -600,6 +725,8 @@ impl Engine {
         if let Some(t) = a.bad_mandatory {
             let text = format!("malformed mandatory AVP type {t}");
             return self.refuse_sccrq(
+                now,
+                fp,
                 peer,
                 peer_tid,
                 RESULT_GENERAL_ERROR,
@@ -610,6 +737,8 @@ impl Engine {
         if let Some(name) = a.missing_required() {
             let text = format!("missing {name} AVP");
             return self.refuse_sccrq(
+                now,
+                fp,
                 peer,
                 peer_tid,
                 RESULT_GENERAL_ERROR,
@@ -618,10 +747,20 @@ impl Engine {
             );
         }
         if a.protocol_version != Some((1, 0)) {
-            return self.refuse_sccrq(peer, peer_tid, STOP_BAD_VERSION, Some(VERSION_1_0), "");
+            return self.refuse_sccrq(
+                now,
+                fp,
+                peer,
+                peer_tid,
+                STOP_BAD_VERSION,
+                Some(VERSION_1_0),
+                "",
+            );
         }
         if a.rws == Some(0) {
             return self.refuse_sccrq(
+                now,
+                fp,
                 peer,
                 peer_tid,
                 RESULT_GENERAL_ERROR,
@@ -630,7 +769,15 @@ impl Engine {
             );
         }
         if self.shutting_down {
-            return self.refuse_sccrq(peer, peer_tid, STOP_SHUTTING_DOWN, None, "shutting down");
+            return self.refuse_sccrq(
+                now,
+                fp,
+                peer,
+                peer_tid,
+                STOP_SHUTTING_DOWN,
+                None,
+                "shutting down",
+            );
         }
         let limits = &self.config.limits;
         let per_ip = self.half_open_by_ip.get(&peer.ip()).copied().unwrap_or(0);
@@ -640,6 +787,8 @@ impl Engine {
         }
         if self.active_tunnels >= limits.max_tunnels {
             return self.refuse_sccrq(
+                now,
+                fp,
                 peer,
                 peer_tid,
                 RESULT_GENERAL_ERROR,
@@ -651,11 +800,21 @@ impl Engine {
             (None, _) => None,
             (Some(ch), Some(s)) => Some(challenge_response(2, s, ch)),
             (Some(_), None) => {
-                return self.refuse_sccrq(peer, peer_tid, STOP_NOT_AUTHORIZED, None, "no secret");
+                return self.refuse_sccrq(
+                    now,
+                    fp,
+                    peer,
+                    peer_tid,
+                    STOP_NOT_AUTHORIZED,
+                    None,
+                    "no secret",
+                );
             }
         };
-        let Some(tid) = self.ids.alloc_tunnel(&mut *self.rng) else {
+        let Some(tid) = self.ids.alloc_tunnel(now, &mut *self.rng) else {
             return self.refuse_sccrq(
+                now,
+                fp,
                 peer,
                 peer_tid,
                 RESULT_GENERAL_ERROR,
@@ -674,6 +833,7 @@ impl Engine {
             self.reliable_config(),
             secret,
             self.config.hide_avps,
+            self.config.hidden_padding_max,
         );
         conn.peer_tid = peer_tid;
         if let Some(w) = a.rws {
@@ -702,7 +862,7 @@ impl Engine {
         conn.send(&mut *self.rng, 0, MessageType::Sccrp, &avps, &[]);
         self.tunnels.insert(
             tid,
-            Tunnel {
+            Box::new(Tunnel {
                 conn,
                 state: TunnelState::WaitCtlConn,
                 created: now,
@@ -711,9 +871,10 @@ impl Engine {
                 host_name: a.host_name.unwrap_or_default(),
                 bearer_caps: a.bearer_caps,
                 tie_breaker: a.tie_breaker,
-                sessions: HashMap::new(),
+                sessions: IdMap::default(),
+                by_peer_sid: HashMap::new(),
                 last_hello: now,
-            },
+            }),
         );
         self.by_peer.insert((peer, peer_tid), tid);
         self.active_tunnels += 1;
@@ -758,6 +919,11 @@ impl Engine {
         use MessageType as M;
         if mt == M::StopCcn {
             let cause = peer_cause(&a);
+            // Whatever we still had queued or in flight (ICRPs, HELLOs, ...)
+            // is moot: only ACKs go out from here (§5.7).
+            if let Some(t) = self.tunnels.get_mut(&tid) {
+                t.conn.rel.clear_queue();
+            }
             self.enter_closing(now, tid, cause, false);
             return;
         }
@@ -826,7 +992,7 @@ impl Engine {
             return self.stop(now, tid, STOP_FSM_ERROR, None, "call before SCCCN");
         }
         if mt == M::Icrq {
-            return self.on_icrq(tid, a);
+            return self.on_icrq(now, tid, a);
         }
         let Some(s) = t.sessions.get_mut(&sid) else {
             if matches!(mt, M::Icrp | M::Ocrq) {
@@ -847,11 +1013,12 @@ impl Engine {
         };
         if mt == M::Cdn {
             let cause = peer_cause(&a);
-            let peer_session_id = s.info.peer_session_id;
+            let peer_session_id = s.peer_sid;
             let was_up = s.state == SessionState::Established;
             t.sessions.remove(&sid);
+            t.forget_peer_sid(peer_session_id, sid);
             self.sessions -= 1;
-            self.ids.free_session(tid, sid);
+            self.free_session_id(tid, sid);
             self.events.push_back(Event::SessionDown {
                 key: SessionKey {
                     tunnel_id: tid,
@@ -881,7 +1048,10 @@ impl Engine {
         };
         match (s.state, mt) {
             (SessionState::WaitConnect, M::Iccn) | (SessionState::WaitConnectOut, M::Occn) => {
-                let i = &mut s.info;
+                let Some(mut i) = s.info.take() else {
+                    return;
+                };
+                i.peer_session_id = s.peer_sid;
                 i.tx_connect_speed = a.tx_speed;
                 i.rx_connect_speed = a.rx_speed;
                 i.framing_type = a.framing_type;
@@ -891,13 +1061,17 @@ impl Engine {
                     i.private_group_id = a.private_group_id;
                 }
                 s.state = SessionState::Established;
-                self.events
-                    .push_back(Event::SessionUp(Box::new(s.info.clone())));
+                self.events.push_back(Event::SessionUp(i));
             }
             (SessionState::WaitReply, M::Ocrp) => {
-                s.info.peer_session_id = a.assigned_session_id.unwrap_or(0);
-                s.info.physical_channel_id = a.physical_channel;
+                s.peer_sid = a.assigned_session_id.unwrap_or(0);
+                if let Some(i) = s.info.as_mut() {
+                    i.physical_channel_id = a.physical_channel;
+                }
                 s.state = SessionState::WaitConnectOut;
+                if s.peer_sid != 0 {
+                    t.by_peer_sid.entry(s.peer_sid).or_insert(sid);
+                }
             }
             (_, M::Wen) => {
                 if let Some(errors) = a.call_errors {
@@ -920,7 +1094,7 @@ impl Engine {
         }
     }
 
-    fn on_icrq(&mut self, tid: u16, a: Avps) {
+    fn on_icrq(&mut self, now: Instant, tid: u16, a: Avps) {
         let peer_sid = a.assigned_session_id.unwrap_or(0);
         if let Some((v, ty)) = a.unknown_mandatory {
             let text = format!("unknown mandatory AVP vendor {v} type {ty}");
@@ -968,13 +1142,27 @@ impl Engine {
         let Some(t) = self.tunnels.get(&tid) else {
             return;
         };
+        if let Some(&old) = t.by_peer_sid.get(&peer_sid) {
+            // The LAC reuses a session ID it still has a session under: it
+            // lost track (or lies). Not acceptable (§7.4.2): one CDN to
+            // that ID with our old session's ID clears both ends of it,
+            // and the new request with it. No second session.
+            self.stats.duplicate_icrqs += 1;
+            return self.local_cdn(
+                tid,
+                old,
+                RESULT_GENERAL_ERROR,
+                Some(ERR_BAD_VALUE),
+                "duplicate Assigned Session ID",
+            );
+        }
         let limits = &self.config.limits;
         let sid = if self.sessions >= limits.max_sessions
             || t.sessions.len() >= limits.max_sessions_per_tunnel
         {
             None
         } else {
-            self.ids.alloc_session(tid)
+            self.ids.alloc_session(now, tid)
         };
         let Some(sid) = sid else {
             self.stats.sessions_refused += 1;
@@ -1007,9 +1195,11 @@ impl Engine {
             sid,
             Session {
                 state: SessionState::WaitConnect,
-                info,
+                peer_sid,
+                info: Some(Box::new(info)),
             },
         );
+        t.by_peer_sid.insert(peer_sid, sid);
         self.sessions += 1;
         t.conn.send(
             &mut *self.rng,
@@ -1057,12 +1247,16 @@ impl Engine {
         let Some(s) = t.sessions.remove(&sid) else {
             return;
         };
+        t.forget_peer_sid(s.peer_sid, sid);
         self.sessions -= 1;
-        self.ids.free_session(tid, sid);
-        self.send_cdn(tid, s.info.peer_session_id, sid, result, error, message);
+        self.free_session_id(tid, sid);
+        self.send_cdn(tid, s.peer_sid, sid, result, error, message);
         self.events.push_back(Event::SessionDown {
-            key: s.info.key,
-            peer_session_id: s.info.peer_session_id,
+            key: SessionKey {
+                tunnel_id: tid,
+                session_id: sid,
+            },
+            peer_session_id: s.peer_sid,
             cause: DisconnectCause::local(result, error, message),
             was_up: s.state == SessionState::Established,
         });
@@ -1073,6 +1267,8 @@ impl Engine {
         let Some(t) = self.tunnels.get_mut(&tid) else {
             return;
         };
+        // Requests not yet sent would only delay the StopCCN.
+        t.conn.rel.drop_unsent();
         t.conn.send(
             &mut *self.rng,
             0,
@@ -1120,16 +1316,27 @@ impl Engine {
         let was_up = t.state == TunnelState::Established;
         let half_open = t.state == TunnelState::WaitCtlConn;
         let peer = t.conn.peer;
-        let mut keys: Vec<_> = t.sessions.drain().collect();
-        keys.sort_by_key(|(sid, _)| *sid);
-        for (sid, s) in keys {
-            self.ids.free_session(tid, sid);
+        // Reported in session ID order (deterministic); sorting the small
+        // (ID, peer ID, state) triples, not the sessions, keeps it cheap.
+        t.by_peer_sid = HashMap::new();
+        let mut gone: Vec<(u16, u16, SessionState)> = t
+            .sessions
+            .drain()
+            .map(|(sid, s)| (sid, s.peer_sid, s.state))
+            .collect();
+        gone.sort_unstable_by_key(|g| g.0);
+        self.events.reserve(gone.len() + 1);
+        for (sid, peer_session_id, state) in gone {
+            self.free_session_id(tid, sid);
             self.sessions -= 1;
             self.events.push_back(Event::SessionDown {
-                key: s.info.key,
-                peer_session_id: s.info.peer_session_id,
+                key: SessionKey {
+                    tunnel_id: tid,
+                    session_id: sid,
+                },
+                peer_session_id,
                 cause: cause.clone(),
-                was_up: s.state == SessionState::Established,
+                was_up: state == SessionState::Established,
             });
         }
         self.active_tunnels -= 1;
@@ -1144,11 +1351,26 @@ impl Engine {
         });
     }
 
+    /// Frees a session ID (into quarantine, see `Config::id_quarantine`).
+    fn free_session_id(&mut self, tid: u16, sid: u16) {
+        // Sessions only exist after a call that set `last_now`.
+        if let Some(now) = self.last_now {
+            self.ids.free_session(now, tid, sid);
+        }
+    }
+
+    /// Records the driver's clock.
+    fn stamp(&mut self, now: Instant) {
+        self.last_now = Some(self.last_now.map_or(now, |l| l.max(now)));
+    }
+
     /// Forgets a tunnel entirely.
     fn finalize(&mut self, tid: u16) {
         if let Some(t) = self.tunnels.remove(&tid) {
             self.by_peer.remove(&(t.conn.peer, t.conn.peer_tid));
-            self.ids.free_tunnel(tid);
+            if let Some(now) = self.last_now {
+                self.ids.free_tunnel(now, tid);
+            }
             self.sched.forget(tid);
         }
     }
@@ -1248,6 +1470,15 @@ impl Engine {
             self.reschedule(tid);
         }
     }
+}
+
+/// FNV-1a over an SCCRQ's `Ns` and AVPs: retransmissions are identical.
+fn fingerprint(ns: u16, avps: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in ns.to_be_bytes().iter().chain(avps) {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    h
 }
 
 fn peer_cause(a: &Avps) -> DisconnectCause {

@@ -4,7 +4,7 @@
 //! clears with CDN / StopCCN, sends HELLOs. Same API shape as
 //! [`super::Engine`]; events are [`Event`]s with the LAC's own IDs.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -18,7 +18,7 @@ use super::engine::EngineError;
 use super::events::{
     CallDirection, DisconnectCause, Event, Initiator, ProxyAvps, SessionInfo, SessionKey,
 };
-use super::ids::{IdAllocator, RandomSource};
+use super::ids::{IdAllocator, IdMap, RandomSource};
 use super::reliable::ReliableConfig;
 
 /// LAC configuration.
@@ -30,6 +30,8 @@ pub struct LacConfig {
     pub secret: Option<Vec<u8>>,
     /// Hide what may be hidden (needs `secret`).
     pub hide_avps: bool,
+    /// Random padding of hidden AVPs: 0..=this many bytes (default 15).
+    pub hidden_padding_max: u8,
     /// HELLO after this long without hearing from the LNS.
     pub hello_interval: Duration,
     /// Reliable delivery.
@@ -56,6 +58,7 @@ impl Default for LacConfig {
             host_name: "lac".into(),
             secret: None,
             hide_avps: false,
+            hidden_padding_max: 15,
             hello_interval: Duration::from_secs(60),
             reliable: ReliableConfig::default(),
             receive_window: 16,
@@ -118,7 +121,7 @@ struct Tunnel {
     conn: Conn,
     state: State,
     challenge: Option<[u8; 16]>,
-    calls: HashMap<u16, Call>,
+    calls: IdMap<Call>,
     last_hello: Instant,
 }
 
@@ -127,7 +130,9 @@ pub struct Lac {
     config: LacConfig,
     rng: Box<dyn RandomSource>,
     ids: IdAllocator,
-    tunnels: HashMap<u16, Tunnel>,
+    /// The latest `now` seen (ID frees).
+    last_now: Option<Instant>,
+    tunnels: IdMap<Tunnel>,
     sched: Scheduler,
     events: VecDeque<Event>,
     serial: u32,
@@ -148,7 +153,8 @@ impl Lac {
             config,
             rng,
             ids: IdAllocator::new(0),
-            tunnels: HashMap::new(),
+            last_now: None,
+            tunnels: IdMap::default(),
             sched: Scheduler::default(),
             events: VecDeque::new(),
             serial: 0,
@@ -169,7 +175,8 @@ impl Lac {
 
     /// Opens a tunnel to `peer` (SCCRQ); returns our tunnel ID.
     pub fn open_tunnel(&mut self, now: Instant, peer: SocketAddr) -> Option<u16> {
-        let tid = self.ids.alloc_tunnel(&mut *self.rng)?;
+        self.last_now = Some(self.last_now.map_or(now, |l| l.max(now)));
+        let tid = self.ids.alloc_tunnel(now, &mut *self.rng)?;
         let cfg = ReliableConfig {
             our_rws: self.config.receive_window,
             ..self.config.reliable.clone()
@@ -180,6 +187,7 @@ impl Lac {
             cfg,
             self.config.secret.clone(),
             self.config.hide_avps,
+            self.config.hidden_padding_max,
         );
         let challenge = self
             .config
@@ -223,7 +231,7 @@ impl Lac {
                 conn,
                 state: State::WaitCtlReply,
                 challenge,
-                calls: HashMap::new(),
+                calls: IdMap::default(),
                 last_hello: now,
             },
         );
@@ -246,7 +254,7 @@ impl Lac {
         }
         let sid = self
             .ids
-            .alloc_session(tid)
+            .alloc_session(now, tid)
             .ok_or(EngineError::NoResources)?;
         self.serial = self.serial.wrapping_add(1);
         let t = self.tunnels.get_mut(&tid).expect("checked");
@@ -307,7 +315,7 @@ impl Lac {
             .calls
             .remove(&key.session_id)
             .ok_or(EngineError::NoSuchSession)?;
-        self.ids.free_session(key.tunnel_id, key.session_id);
+        self.ids.free_session(now, key.tunnel_id, key.session_id);
         t.conn.send(
             &mut *self.rng,
             c.peer_sid,
@@ -366,6 +374,7 @@ impl Lac {
 
     /// Processes one datagram from `peer`.
     pub fn handle(&mut self, now: Instant, peer: SocketAddr, datagram: &[u8]) {
+        self.last_now = Some(self.last_now.map_or(now, |l| l.max(now)));
         let Ok(m) = ControlMessageRepr::parse_bytes(datagram) else {
             return;
         };
@@ -384,6 +393,7 @@ impl Lac {
 
     /// Runs due timers.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.last_now = Some(self.last_now.map_or(now, |l| l.max(now)));
         // Collect first: a tunnel may reschedule itself at or before `now`
         // (an ACK owed right away), which must wait for `poll_transmit`.
         let mut due = Vec::new();
@@ -398,6 +408,7 @@ impl Lac {
 
     /// The next datagram to send.
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<(SocketAddr, usize)> {
+        self.last_now = Some(self.last_now.map_or(now, |l| l.max(now)));
         while let Some(tid) = self.sched.front_ready() {
             let Some(t) = self.tunnels.get_mut(&tid) else {
                 self.sched.pop_ready();
@@ -437,6 +448,7 @@ impl Lac {
         let Some(mt) = a.msg_type else { return };
         match (t.state, mt) {
             (_, M::StopCcn) => {
+                t.conn.rel.clear_queue();
                 let cause = peer_cause(&a);
                 self.down(now, tid, cause, false);
             }
@@ -509,7 +521,7 @@ impl Lac {
             }
             (State::Established, M::Ocrq) => {
                 let peer_sid = a.assigned_session_id.unwrap_or(0);
-                let Some(sid) = self.ids.alloc_session(tid) else {
+                let Some(sid) = self.ids.alloc_session(now, tid) else {
                     return;
                 };
                 let c = Call {
@@ -548,7 +560,7 @@ impl Lac {
             }
             (State::Established, M::Cdn) => {
                 if let Some(c) = t.calls.remove(&m.session_id) {
-                    self.ids.free_session(tid, m.session_id);
+                    self.ids.free_session(now, tid, m.session_id);
                     self.events.push_back(Event::SessionDown {
                         key: SessionKey {
                             tunnel_id: tid,
@@ -610,18 +622,22 @@ impl Lac {
             return;
         }
         let was_up = t.state == State::Established;
-        let mut calls: Vec<_> = t.calls.drain().collect();
-        calls.sort_by_key(|(s, _)| *s);
-        for (sid, c) in calls {
-            self.ids.free_session(tid, sid);
+        let mut calls: Vec<(u16, u16, CallState)> = t
+            .calls
+            .drain()
+            .map(|(s, c)| (s, c.peer_sid, c.state))
+            .collect();
+        calls.sort_unstable_by_key(|c| c.0);
+        for (sid, peer_sid, state) in calls {
+            self.ids.free_session(now, tid, sid);
             self.events.push_back(Event::SessionDown {
                 key: SessionKey {
                     tunnel_id: tid,
                     session_id: sid,
                 },
-                peer_session_id: c.peer_sid,
+                peer_session_id: peer_sid,
                 cause: cause.clone(),
-                was_up: c.state == CallState::Established,
+                was_up: state == CallState::Established,
             });
         }
         t.state = State::Closing {
@@ -638,7 +654,9 @@ impl Lac {
 
     fn finalize(&mut self, tid: u16) {
         if self.tunnels.remove(&tid).is_some() {
-            self.ids.free_tunnel(tid);
+            if let Some(now) = self.last_now {
+                self.ids.free_tunnel(now, tid);
+            }
             self.sched.forget(tid);
         }
     }

@@ -522,6 +522,28 @@ impl<M> Reliable<M> {
         self.rto_deadline = Some(now + self.rto);
     }
 
+    /// Drops every message not yet acknowledged: the queued (unsent) ones
+    /// and the in-flight ones, which are never retransmitted. Receiving and
+    /// acknowledging go on (§5.7: the receiver of a StopCCN must still ACK
+    /// it and its retransmissions). For a control connection the peer has
+    /// closed: nothing we still had to say matters.
+    pub fn clear_queue(&mut self) {
+        self.queue.clear();
+        self.inflight.clear();
+        self.snd_una = self.next_ns;
+        self.rto_deadline = None;
+        self.retries = 0;
+        self.rto = self.config.initial_rto;
+    }
+
+    /// Drops the queued messages that have no `Ns` yet; in-flight ones stay
+    /// (a message sent after them must not leave a gap in the sequence).
+    /// Used before our own StopCCN: it should not wait behind requests that
+    /// no longer matter.
+    pub fn drop_unsent(&mut self) {
+        self.queue.clear();
+    }
+
     fn fail(&mut self) {
         self.failed = true;
         self.queue.clear();
@@ -659,6 +681,37 @@ mod tests {
     }
 
     // ---- sequence arithmetic -------------------------------------------
+
+    #[test]
+    fn clear_queue_stops_retransmissions_but_keeps_acking() {
+        let t = t0();
+        let mut a = R::new(ReliableConfig::default());
+        for i in 0..6 {
+            a.send(i);
+        }
+        // Peer window 4, slow start: one message goes out.
+        assert_eq!(drain(&mut a, t).len(), 1);
+        a.clear_queue();
+        assert_eq!(a.in_flight(), 0);
+        assert_eq!(a.queued(), 0);
+        assert_eq!(a.poll_timeout(), None, "no retransmission timer");
+        a.handle_timeout(t + ms(60_000));
+        assert!(drain(&mut a, t + ms(60_000)).is_empty(), "nothing re-sent");
+        // A message from the peer (its StopCCN, say) is still delivered and
+        // acknowledged by a ZLB carrying Ns = the next new Ns.
+        let got = a.on_receive(t + ms(60_000), 0, 0, Some(99));
+        assert_eq!(got, Received::Delivered(vec![99]));
+        let acks = drain(&mut a, t + ms(60_100));
+        assert_eq!(acks.len(), 1);
+        assert_eq!((acks[0].ns, acks[0].nr, acks[0].payload), (1, 1, None));
+        assert!(a.is_idle());
+        // A late ACK for the dropped message is harmless.
+        let before = *a.counters();
+        a.on_receive(t + ms(60_200), 1, 1, None);
+        assert_eq!(a.counters().invalid_nr, before.invalid_nr);
+        assert_eq!(a.counters().stale_nr, before.stale_nr);
+        assert!(a.is_idle());
+    }
 
     #[test]
     fn seq_le_matches_rfc_example() {

@@ -633,7 +633,8 @@ fn hidden_mandatory_avp_without_secret_fails_cleanly() {
     );
     p.open();
     // The LNS cannot read the hidden Assigned Tunnel ID, so its StopCCN goes
-    // to tunnel 0 and the LAC retransmits; each copy is refused statelessly.
+    // to tunnel 0 and the LAC retransmits; each copy gets the same StopCCN
+    // from the refused-SCCRQ record.
     let labels = p.labels();
     assert_eq!(labels[..2], lbl(&["LAC SCCRQ", "LNS StopCCN"]));
     assert!(labels
@@ -1220,4 +1221,189 @@ fn replay_xl2tpd_capture() {
         kinds,
         ["TunnelUp", "SessionUp", "SessionDown", "TunnelDown"]
     );
+}
+
+#[test]
+fn freed_ids_are_quarantined() {
+    let mut p = Pair::default_pair();
+    let (t, lac_key, lns_key) = up_session(&mut p);
+    let lns_tid = lns_key.tunnel_id;
+    p.lac.close_call(p.now, lac_key, 3, None).unwrap();
+    p.drive(Duration::from_secs(2));
+    assert_eq!(p.lns.session_count(), 0);
+    assert_eq!(p.lns.ids().sessions_quarantined(lns_tid), 1);
+    // A new call within the quarantine never gets the dead session's ID.
+    p.lac.place_call(p.now, t, CallParams::default()).unwrap();
+    p.drive(Duration::from_secs(2));
+    let again = p.lns_session_ups().last().unwrap().key;
+    assert_ne!(again.session_id, lns_key.session_id);
+    // The tunnel ID is quarantined too once the tunnel is forgotten.
+    p.lac.close_tunnel(p.now, t, 1).unwrap();
+    p.drive(Duration::from_secs(40));
+    assert_eq!(p.lns.tunnel_count(), 0);
+    assert_eq!(p.lns.ids().tunnels_quarantined(), 1);
+    assert_eq!(p.lns.ids().tunnels_in_use(), 1, "held, not reusable");
+    // After the quarantine (60 s) the IDs come back.
+    p.drive(Duration::from_secs(61));
+    p.lns.handle_timeout(p.now);
+    let mut buf = [0u8; 64];
+    let _ = p.lns.poll_transmit(p.now, &mut buf);
+    let lac2 = p.lac.open_tunnel(p.now, lns_addr()).unwrap();
+    p.drive(Duration::from_secs(2));
+    assert!(p.lac.is_established(lac2));
+    assert_eq!(p.lns.ids().tunnels_quarantined(), 0);
+    assert_eq!(p.lns.ids().sessions_quarantined(lns_tid), 0);
+}
+
+#[test]
+fn stopccn_received_drops_queued_messages() {
+    let mut p = Pair::default_pair();
+    let t = p.open();
+    let lns_tid = p.lns_tunnel_id();
+    // The LNS queues ten OCRQs (slow start lets one or two out at once) and
+    // the LAC clears the tunnel at the same moment.
+    for i in 0..10u8 {
+        p.lns
+            .place_outgoing_call(p.now, lns_tid, &[b'0' + i])
+            .unwrap();
+    }
+    p.lac.close_tunnel(p.now, t, 1).unwrap();
+    let mut cut = None;
+    for _ in 0..10_000 {
+        if cut.is_none()
+            && p.lns_events
+                .iter()
+                .any(|e| matches!(e, Event::TunnelDown { .. }))
+        {
+            cut = Some(p.trace.len());
+        }
+        if !p.step() {
+            break;
+        }
+    }
+    let cut = cut.expect("LNS saw the StopCCN");
+    // From the StopCCN on, the LNS only acknowledges: no OCRQ is sent or
+    // retransmitted.
+    let after: Vec<String> = p.trace[cut..]
+        .iter()
+        .filter(|w| !w.from_lac)
+        .map(Wire::label)
+        .collect();
+    assert!(after.iter().all(|l| l == "LNS ZLB"), "{after:?}");
+    let ocrqs = p.labels().iter().filter(|l| *l == "LNS OCRQ").count();
+    assert!(ocrqs < 10, "{ocrqs} OCRQs went out");
+    assert_eq!(p.lns.tunnel_count(), 0);
+}
+
+#[test]
+fn refused_sccrq_retransmissions_get_the_same_stopccn() {
+    let now = base();
+    let mut lac = Lac::new(
+        LacConfig {
+            protocol_version: (2, 0),
+            ..LacConfig::default()
+        },
+        Box::new(SplitMix64(1)),
+    );
+    let mut lns = Engine::new(Config::default(), Box::new(SplitMix64(2)));
+    lac.open_tunnel(now, lns_addr()).unwrap();
+    let mut buf = [0u8; 4096];
+    let (_, n) = lac.poll_transmit(now, &mut buf).unwrap();
+    let sccrq = buf[..n].to_vec();
+    let mut answers = Vec::new();
+    for i in 0..4u64 {
+        let t = now + Duration::from_secs(i);
+        lns.handle(t, lac_addr(), &sccrq);
+        let (_, n) = lns.poll_transmit(t, &mut buf).expect("answered");
+        answers.push(buf[..n].to_vec());
+        assert!(lns.poll_transmit(t, &mut buf).is_none());
+    }
+    assert!(answers.iter().all(|a| *a == answers[0]), "idempotent");
+    let m = ControlMessageRepr::parse_bytes(&answers[0]).unwrap();
+    assert_eq!(m.message_type(), Some(MessageType::StopCcn));
+    assert_eq!((m.ns, m.nr), (0, 1));
+    assert_eq!(lns.stats().tunnels_refused, 1);
+    assert_eq!(lns.stats().refusals_repeated, 3);
+    assert_eq!(lns.tunnel_count(), 0);
+    assert_eq!(lns.refused_count(), 1);
+    // The record expires with the linger; the LNS asks to be woken for it.
+    let end = lns.poll_timeout().expect("refusal expiry");
+    assert_eq!(end, now + Config::default().refusal_linger);
+    lns.handle_timeout(end);
+    assert_eq!(lns.refused_count(), 0);
+    assert_eq!(lns.poll_timeout(), None);
+}
+
+#[test]
+fn refusal_records_are_bounded_by_the_half_open_limits() {
+    let mut c = Config::default();
+    c.limits.max_half_open = 10;
+    c.limits.max_half_open_per_peer = 3;
+    let mut lns = Engine::new(c, Box::new(SplitMix64(5)));
+    let now = base();
+    let mut buf = [0u8; 4096];
+    let lac_cfg = LacConfig {
+        protocol_version: (9, 9),
+        ..LacConfig::default()
+    };
+    let mut answered = 0;
+    for i in 0..1000u64 {
+        let peer: SocketAddr = format!("198.18.1.{}:1701", i % 5).parse().unwrap();
+        let mut lac = Lac::new(lac_cfg.clone(), Box::new(SplitMix64(i + 100)));
+        lac.open_tunnel(now, lns_addr()).unwrap();
+        let (_, n) = lac.poll_transmit(now, &mut buf).unwrap();
+        lns.handle(now, peer, &buf[..n]);
+        while lns.poll_transmit(now, &mut buf).is_some() {
+            answered += 1;
+        }
+    }
+    assert_eq!(answered, 1000, "every SCCRQ is still refused");
+    assert_eq!(
+        lns.refused_count(),
+        10,
+        "max_half_open caps the total (5 IPs x 3 would be 15)"
+    );
+    assert_eq!(lns.stats().refusals_unrecorded, 990);
+    assert_eq!(lns.tunnel_count(), 0);
+}
+
+#[test]
+fn duplicate_icrq_clears_the_session_instead_of_opening_a_second() {
+    use l2tpx_wire::l2tp::{AvpValue, HeaderRepr, CONTROL_HEADER_LEN};
+    let mut p = Pair::default_pair();
+    let (_, lac_key, lns_key) = up_session(&mut p);
+    let peer_sid = p.lns_session_ups()[0].peer_session_id;
+    // A second ICRQ with the same Assigned Session ID, in sequence.
+    let sent = |lac: bool| {
+        p.trace
+            .iter()
+            .filter(|w| w.from_lac == lac && w.msg_type().is_some())
+            .count() as u16
+    };
+    let (ns, nr) = (sent(true), sent(false));
+    let body = super::avps::encode(
+        MessageType::Icrq,
+        &[
+            AvpValue::AssignedSessionId(peer_sid),
+            AvpValue::CallSerialNumber(99),
+        ],
+        None,
+        &mut SplitMix64(1),
+        &[],
+    );
+    let mut d = vec![0u8; CONTROL_HEADER_LEN + body.len()];
+    HeaderRepr::control(lns_key.tunnel_id, 0, ns, nr, body.len()).emit(&mut d);
+    d[CONTROL_HEADER_LEN..].copy_from_slice(&body);
+    p.lns.handle(p.now, lac_addr(), &d);
+    p.drive(Duration::from_secs(2));
+    assert_eq!(p.lns.stats().duplicate_icrqs, 1);
+    assert_eq!(p.lns.session_count(), 0, "no second session, old one gone");
+    assert_eq!(p.lns_session_ups().len(), 1);
+    assert!(p.lns_events.iter().any(|e| matches!(e,
+        Event::SessionDown { key, cause, was_up: true, .. }
+            if *key == lns_key && cause.result == 2 && cause.error == Some(3))));
+    assert_eq!(p.labels().last().unwrap(), "LNS CDN");
+    // The CDN reached the LAC's session of that ID.
+    assert!(p.lac_events.iter().any(|e| matches!(e,
+        Event::SessionDown { key, .. } if *key == lac_key)));
 }
