@@ -3,3 +3,4 @@
 #![forbid(unsafe_code)]
 
 pub mod l2tp;
+pub mod radius;
