@@ -500,3 +500,35 @@ fn radclient_disconnect_and_coa() {
     assert_eq!(stats.naks, 2);
     assert!(stats.bad_authenticator >= 1, "{stats:?}");
 }
+
+#[test]
+fn unsigned_replies_are_discarded() {
+    if skip() {
+        return;
+    }
+    // BlastRADIUS: a server that answers without Message-Authenticator
+    // (FreeRADIUS before 3.2.5 by default) is never believed.
+    let fr = FreeRadius::start_unsigned(SECRET).expect("start freeradius");
+    let mut d = Driver::new(config(vec![server(&fr, 0)]));
+    let id = d
+        .client
+        .send_access(Instant::now(), AccessRequest::pap("alice", b"alicepw", 1))
+        .unwrap();
+    match d.next_event(Duration::from_secs(5)) {
+        Some(RadiusEvent::Timeout { id: got }) => assert_eq!(got, id),
+        other => panic!("{other:?}"),
+    }
+    let s = d.client.stats();
+    assert_eq!(s.missing_message_authenticator, 2, "{s:?}");
+    assert_eq!(s.accepts, 0);
+    assert_eq!(d.client.pending_len(), 0);
+    // Accounting replies need no Message-Authenticator.
+    let id = d
+        .client
+        .send_accounting(Instant::now(), AcctSession::default().start(None))
+        .unwrap();
+    assert_eq!(
+        d.next_event(Duration::from_secs(5)),
+        Some(RadiusEvent::AccountingAck { id })
+    );
+}

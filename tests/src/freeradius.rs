@@ -172,6 +172,17 @@ impl FreeRadius {
     /// Starts FreeRADIUS with a users file (`mods-config/files/authorize`
     /// syntax) and waits until it is ready (10 s at most).
     pub fn start_with_users(secret: &str, users: &str) -> io::Result<FreeRadius> {
+        Self::start_inner(secret, users, true)
+    }
+
+    /// Starts FreeRADIUS as packaged replies go out: FreeRADIUS before
+    /// 3.2.5 puts no Message-Authenticator in Access-Accept/Reject unless
+    /// told to, so a BlastRADIUS-hardened client must discard them.
+    pub fn start_unsigned(secret: &str) -> io::Result<FreeRadius> {
+        Self::start_inner(secret, DEFAULT_USERS, false)
+    }
+
+    fn start_inner(secret: &str, users: &str, sign_replies: bool) -> io::Result<FreeRadius> {
         let dir = TempDir::new("freeradius")?;
         let raddb = dir.path().join("raddb");
         let status = Command::new("cp")
@@ -184,7 +195,8 @@ impl FreeRadius {
         }
         let base = free_udp_ports(2)?;
         let (auth_port, acct_port) = (base, base + 1);
-        configure(&raddb, dir.path(), secret, users, auth_port, acct_port)?;
+        let ports = (auth_port, acct_port);
+        configure(&raddb, dir.path(), secret, users, ports, sign_replies)?;
 
         let log = fs::File::create(dir.path().join("radiusd.log"))?;
         let mut cmd = Command::new("freeradius");
@@ -320,8 +332,8 @@ fn configure(
     dir: &Path,
     secret: &str,
     users: &str,
-    auth_port: u16,
-    acct_port: u16,
+    (auth_port, acct_port): (u16, u16),
+    sign_replies: bool,
 ) -> io::Result<()> {
     // radiusd.conf: stay root-or-current-user (the copy belongs to us),
     // keep logs and run files in the folder, no proxy socket on *, no
@@ -367,6 +379,13 @@ fn configure(
         ),
     )?;
 
+    // FreeRADIUS 3.2.1 signs a reply whose list holds a
+    // Message-Authenticator (any value): the HMAC is computed on encoding.
+    let sign = if sign_replies {
+        "update reply {\n\t\t\tMessage-Authenticator := 0x00\n\t\t}"
+    } else {
+        "ok"
+    };
     for e in fs::read_dir(raddb.join("sites-enabled"))? {
         fs::remove_file(e?.path())?;
     }
@@ -403,13 +422,9 @@ fn configure(
 		l2tpx_detail
 	}}
 	post-auth {{
-		update reply {{
-			Message-Authenticator := 0x00
-		}}
+		{sign}
 		Post-Auth-Type REJECT {{
-			update reply {{
-				Message-Authenticator := 0x00
-			}}
+			{sign}
 		}}
 	}}
 }}
