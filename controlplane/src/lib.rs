@@ -8,3 +8,4 @@ pub mod config;
 pub mod driver;
 pub mod l2tp;
 pub mod ppp;
+pub mod radius;

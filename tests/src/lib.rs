@@ -101,5 +101,6 @@ pub fn tshark_fields(pcap: &Path, filter: &str, fields: &[&str]) -> io::Result<V
 }
 
 pub mod dissect;
+pub mod freeradius;
 pub mod netns;
 pub mod peers;
