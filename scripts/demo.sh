@@ -43,6 +43,11 @@ ip -n "$lns" link set "${tag}b" up
 ip netns exec "$lns" tcpdump -i "${tag}b" -n -U --immediate-mode -s 0 \
   -w "$work/demo.pcap" udp port 1701 >/dev/null 2>&1 &
 pids+=($!)
+# tcpdump writes the 24-byte pcap header once it is listening.
+for _ in $(seq 50); do
+  [ "$(stat -c %s "$work/demo.pcap" 2>/dev/null || echo 0)" -ge 24 ] && break
+  sleep 0.1
+done
 
 echo "[demo] starting l2tpx controlplane (examples/lns.toml)"
 ip netns exec "$lns" "$cp_bin" --config examples/lns.toml >"$work/lns.log" 2>&1 &

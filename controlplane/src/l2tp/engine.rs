@@ -923,6 +923,7 @@ impl Engine {
             // is moot: only ACKs go out from here (§5.7).
             if let Some(t) = self.tunnels.get_mut(&tid) {
                 t.conn.rel.clear_queue();
+                t.conn.rel.ack_now(now);
             }
             self.enter_closing(now, tid, cause, false);
             return;

@@ -536,6 +536,15 @@ impl<M> Reliable<M> {
         self.rto = self.config.initial_rto;
     }
 
+    /// Makes a pending acknowledgement due at `now` rather than after the
+    /// ack delay. For a StopCCN (§5.7): its sender is waiting only for this
+    /// ACK, and we may be about to exit.
+    pub fn ack_now(&mut self, now: Instant) {
+        if let Some(d) = self.ack_deadline {
+            self.ack_deadline = Some(d.min(now));
+        }
+    }
+
     /// Drops the queued messages that have no `Ns` yet; in-flight ones stay
     /// (a message sent after them must not leave a gap in the sequence).
     /// Used before our own StopCCN: it should not wait behind requests that

@@ -1407,3 +1407,27 @@ fn duplicate_icrq_clears_the_session_instead_of_opening_a_second() {
     assert!(p.lac_events.iter().any(|e| matches!(e,
         Event::SessionDown { key, .. } if *key == lac_key)));
 }
+
+/// A received StopCCN is acknowledged at once, not after the ack delay:
+/// its sender waits only for this ACK, and a driver shutting down may exit
+/// right after (found by the demo: xl2tpd retransmitted its StopCCN).
+#[test]
+fn stopccn_is_acked_without_delay() {
+    let mut p = Pair::default_pair();
+    let (t, _, _) = up_session(&mut p);
+    p.drive(Duration::from_secs(1));
+    p.lac.close_tunnel(p.now, t, 1).unwrap();
+    let mut buf = [0u8; 4096];
+    let (_, n) = p.lac.poll_transmit(p.now, &mut buf).expect("StopCCN");
+    let stop = buf[..n].to_vec();
+    let msg = l2tpx_wire::l2tp::ControlMessageRepr::parse_bytes(&stop).unwrap();
+    assert_eq!(msg.message_type(), Some(MessageType::StopCcn));
+    p.lns.handle(p.now, lac_addr(), &stop);
+    let (_, n) = p
+        .lns
+        .poll_transmit(p.now, &mut buf)
+        .expect("ZLB at the same instant");
+    let ack = l2tpx_wire::l2tp::ControlMessageRepr::parse_bytes(&buf[..n]).unwrap();
+    assert!(ack.is_zlb());
+    assert_eq!(ack.nr, msg.ns.wrapping_add(1));
+}
