@@ -403,3 +403,112 @@ fn e2e_forwarding_survives_a_control_plane_restart() {
     check_counters(&dp, &w, &tally, true);
     in_ns(&t.lns, move || dp.shutdown());
 }
+
+/// The `dataplane` binary in the LNS namespace: it waits for the table the
+/// control plane creates, chooses AF_XDP (one log line), forwards, picks
+/// up a session published while it runs (XDP subscriber maps synced from
+/// the table), and on SIGTERM exits 0 with XDP detached.
+#[test]
+fn e2e_binary_waits_for_the_table_syncs_and_stops_on_sigterm() {
+    let test = "e2e_binary_waits_for_the_table_syncs_and_stops_on_sigterm";
+    if skip_unavailable(test) {
+        return;
+    }
+    let t = Topo::new(1).expect("topology");
+    let table = TempTable::new("bin");
+    let conf = table.path.with_extension("toml");
+    let log = table.path.with_extension("log");
+    std::fs::write(
+        &conf,
+        format!(
+            "access_if = \"{}\"\ncore_if = \"{}\"\ntable = \"{}\"\ncore_gateway = \"{CORE_IP}\"\n\
+             backend = \"auto\"\numem_frames = 4096\nring_size = 1024\ntable_wait_s = 10\n\
+             stats_interval_s = 1\n",
+            t.lns_acc_if,
+            t.lns_core_if,
+            table.path.display()
+        ),
+    )
+    .unwrap();
+    let _cleanup = Cleanup(vec![conf.clone(), log.clone()]);
+    let mut cmd = t.lns.command(env!("CARGO_BIN_EXE_dataplane"));
+    cmd.args(["--config", conf.to_str().unwrap()])
+        .stdin(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap());
+    let mut daemon = l2tpx_tests::netns::Daemon::spawn(cmd).expect("spawning dataplane");
+    let log_text = || std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(wait_for(Duration::from_secs(5), || log_text()
+        .contains("waiting for the session table")));
+    let mut w = publish_sessions(&t, &table);
+    if !wait_for(Duration::from_secs(10), || {
+        log_text().contains("data-plane backend")
+    }) {
+        let l = log_text();
+        if l.contains("EPERM") || l.contains("Operation not permitted") {
+            eprintln!("SKIP {test}: BPF unavailable: {l}");
+            return;
+        }
+        panic!("dataplane did not start: {l}");
+    }
+    assert!(
+        log_text().contains("data-plane backend: AF_XDP"),
+        "{}",
+        log_text()
+    );
+    let xdp_on = |ifname: &str| {
+        let out = t.lns.ip(&["-d", "link", "show", "dev", ifname]).unwrap();
+        String::from_utf8_lossy(&out.stdout).contains("prog/xdp")
+    };
+    assert!(xdp_on(&t.lns_acc_if) && xdp_on(&t.lns_core_if));
+
+    let ep = endpoints(&t);
+    let mut tally = Tally::new();
+    assert_eq!(
+        exchange(&t, &ep, 0, 300, &mut tally),
+        (0, 0),
+        "{}",
+        log_text()
+    );
+    for (&i, v) in &tally {
+        let c = w.read_counters(u32::from(i));
+        assert_eq!([c.up_packets, c.up_bytes, c.down_packets, c.down_bytes], *v);
+    }
+
+    // A session published while the data plane runs: its downstream
+    // traffic is steered once the maps catch up (within about a second).
+    let new = SESSIONS + 1;
+    w.publish(&SessionEntry::from(session(new, t.lac_mac, t.lns_acc_mac)))
+        .unwrap();
+    let inner = inner_udp(CORE_IP, subscriber(new), CORE_PORT, SUB_PORT, 99, 10);
+    let frame = eth(t.lns_core_mac, t.core_mac, 0x0800, &inner);
+    let mut buf = [0u8; 2048];
+    let got = wait_for(Duration::from_secs(4), || {
+        ep.core_raw.send(&frame).unwrap();
+        matches!(ep.lac.recv_from(&mut buf), Ok((n, _)) if n == 10 + inner.len()
+            && buf[4..6] == (0x8000 + new).to_be_bytes())
+    });
+    assert!(
+        got,
+        "the new session is forwarded downstream: {}",
+        log_text()
+    );
+    assert!(log_text().contains("XDP subscriber maps synced"));
+
+    let status = daemon
+        .terminate(Duration::from_secs(5))
+        .expect("dataplane exits on SIGTERM");
+    assert!(status.success(), "exit status {status}: {}", log_text());
+    assert!(log_text().contains("XDP detached"));
+    assert!(!xdp_on(&t.lns_acc_if) && !xdp_on(&t.lns_core_if));
+    eprintln!("{test}: dataplane log:\n{}", log_text());
+}
+
+struct Cleanup(Vec<std::path::PathBuf>);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        for p in &self.0 {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
