@@ -341,6 +341,9 @@ pub struct XdpPort {
     pub umem: Umem,
 }
 
+/// Kicks per TX ring per round, at most.
+const MAX_KICKS: u32 = 4;
+
 /// One batch's TX descriptors, per side.
 struct Pending {
     to_core: [Desc; BATCH_MAX],
@@ -474,10 +477,14 @@ pub fn run_afxdp(ctx: WorkerCtx, port: XdpPort) {
                 sock.kick_rx();
             }
         }
+        // One copy-mode sendto sends at most its budget (32 before Linux
+        // 6.17): kick again while the kernel leaves work in the ring.
         for sock in [&mut access, &mut core] {
-            if sock.tx.needs_wakeup() && sock.tx.pending() > 0 {
+            let mut tries = 0;
+            while tries < MAX_KICKS && sock.tx.needs_wakeup() && sock.tx.pending() > 0 {
                 sock.kick_tx();
                 eng.io.tx_kicks += 1;
+                tries += 1;
             }
         }
         if work > 0 {

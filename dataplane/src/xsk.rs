@@ -32,6 +32,11 @@ pub const XDP_PACKET_HEADROOM: u32 = 256;
 /// `XDP_OPTIONS` getsockopt and its zero-copy flag (not in libc).
 const XDP_OPTIONS: libc::c_int = 8;
 const XDP_OPTIONS_ZEROCOPY: u32 = 1;
+/// `XDP_MAX_TX_SKB_BUDGET` (Linux 6.17+): descriptors one copy-mode
+/// `sendto` may send (default 32, at most the TX ring size).
+const XDP_MAX_TX_SKB_BUDGET: libc::c_int = 9;
+/// The budget asked for (best effort; older kernels keep 32).
+pub const TX_BUDGET: u32 = 256;
 
 /// One RX/TX descriptor (`struct xdp_desc`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -658,6 +663,8 @@ impl XskSocket {
                 format!("AF_XDP bind to {ifname} queue {queue}: {e}"),
             ));
         }
+        // Best effort: fewer sendto calls per batch in copy mode.
+        let _ = setsockopt(raw, XDP_MAX_TX_SKB_BUDGET, &TX_BUDGET.min(sizes.tx));
         let zerocopy = getsockopt::<u32>(raw, XDP_OPTIONS)
             .map(|o| o & XDP_OPTIONS_ZEROCOPY != 0)
             .unwrap_or(false);
