@@ -30,7 +30,6 @@
 //! ratio.
 
 #[path = "../tests/common/topo.rs"]
-#[allow(dead_code)]
 mod topo;
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -221,32 +220,28 @@ fn run(a: &Args, workers: u32, mode: WorkerMode) -> RunResult {
         .map(|s| {
             let inner = inner_udp(subscriber(s), CORE_IP, 4000 + s, CORE_PORT, 0, 14);
             let msg = l2tp_data(OUR_TUNNEL, s, &inner);
-            let udp_ip = {
-                // Outer IPv4/UDP built by the pipeline's test helpers' rules:
-                // checksum valid, UDP checksum 0.
-                let f = l2tpx_dataplane::pipeline::testing::L2tpFrame {
-                    dst_mac: t.lns_acc_mac,
-                    src_mac: t.lac_mac,
-                    vlan_tci: None,
-                    src: LAC_IP,
-                    dst: LNS_ACC_IP,
-                    ttl: 64,
-                    df: false,
-                    ident: 0,
-                    src_port: 1701,
-                    dst_port: 1701,
-                    udp_checksum: false,
-                    tunnel_id: OUR_TUNNEL,
-                    session_id: s,
-                    with_length: false,
-                    ns: None,
-                    offset_pad: None,
-                    address_control: true,
-                    pfc: false,
-                };
-                f.wrap_udp(&msg)
-            };
-            udp_ip
+            // Outer Eth/IPv4/UDP (header checksum valid, UDP checksum 0).
+            l2tpx_dataplane::pipeline::testing::L2tpFrame {
+                dst_mac: t.lns_acc_mac,
+                src_mac: t.lac_mac,
+                vlan_tci: None,
+                src: LAC_IP,
+                dst: LNS_ACC_IP,
+                ttl: 64,
+                df: false,
+                ident: 0,
+                src_port: 1701,
+                dst_port: 1701,
+                udp_checksum: false,
+                tunnel_id: OUR_TUNNEL,
+                session_id: s,
+                with_length: false,
+                ns: None,
+                offset_pad: None,
+                address_control: true,
+                pfc: false,
+            }
+            .wrap_udp(&msg)
         })
         .collect();
     let down: Vec<Vec<u8>> = (1..=a.sessions)
