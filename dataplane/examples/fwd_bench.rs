@@ -255,13 +255,27 @@ fn run(a: &Args, workers: u32, mode: WorkerMode) -> RunResult {
     let window = Duration::from_secs_f64(a.seconds);
     #[allow(clippy::disallowed_methods)]
     let r = std::thread::scope(|sc| {
-        let g_up = sc.spawn(|| {
-            topo::enter(t.lac.name()).unwrap();
-            generate(&t.lac_if, workers, &up, &stop, a.packets)
+        // Generators pinned from the last CPU down (workers from CPU 0
+        // up): with 2 CPUs and 1 worker both share CPU 1; with 2 workers
+        // each generator shares a CPU with a worker.
+        let ncpu = core_affinity::get_core_ids().map_or(1, |v| v.len());
+        let cpu_up = ncpu - 1;
+        let cpu_down = if workers >= 2 && ncpu >= 2 {
+            ncpu - 2
+        } else {
+            ncpu - 1
+        };
+        let pin = |id: usize| core_affinity::set_for_current(core_affinity::CoreId { id });
+        let (tr, upr, downr, stopr) = (&t, &up, &down, &stop);
+        let g_up = sc.spawn(move || {
+            pin(cpu_up);
+            topo::enter(tr.lac.name()).unwrap();
+            generate(&tr.lac_if, workers, upr, stopr, a.packets)
         });
-        let g_down = sc.spawn(|| {
-            topo::enter(t.core.name()).unwrap();
-            generate(&t.core_if, workers, &down, &stop, a.packets)
+        let g_down = sc.spawn(move || {
+            pin(cpu_down);
+            topo::enter(tr.core.name()).unwrap();
+            generate(&tr.core_if, workers, downr, stopr, a.packets)
         });
         std::thread::sleep(Duration::from_millis(500));
         let c0 = in_ns(&t.core, || rx_packets(&t.core_if));
