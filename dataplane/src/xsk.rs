@@ -15,7 +15,8 @@
 //! the TX socket's completion ring; the worker keeps one free list for the
 //! whole UMEM and refills both fill rings from it.
 //!
-//! All `unsafe` of the data plane's packet I/O is in this file.
+//! The AF_XDP `unsafe` code is in this file; callers make one unsafe call,
+//! [`Umem::chunk_mut`], on chunks an RX ring handed them.
 
 use std::io;
 use std::mem::size_of;
