@@ -512,3 +512,37 @@ impl Drop for Cleanup {
         }
     }
 }
+
+/// `backend = "auto"` where AF_XDP cannot bind (zero-copy demanded on
+/// veth: EOPNOTSUPP) falls back to AF_PACKET by itself, detaches the XDP
+/// programs it had attached, and forwards through the same pipeline.
+#[test]
+fn e2e_auto_falls_back_to_afpacket_when_afxdp_cannot_bind() {
+    let test = "e2e_auto_falls_back_to_afpacket_when_afxdp_cannot_bind";
+    if skip_unavailable(test) {
+        return;
+    }
+    let t = Topo::new(1).expect("topology");
+    let table = TempTable::new("fb");
+    let w = publish_sessions(&t, &table);
+    let reader = Arc::new(TableReader::open(&table.path).unwrap());
+    let mut cfg = config(&t, &table, BackendChoice::Auto);
+    cfg.xdp_mode = l2tpx_dataplane::config::XdpBindMode::Zerocopy;
+    let Some(dp) = start(test, &t, &cfg, reader) else {
+        return;
+    };
+    assert_eq!(dp.backend(), BackendKind::AfPacket);
+    let out = t
+        .lns
+        .ip(&["-d", "link", "show", "dev", &t.lns_acc_if])
+        .unwrap();
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains("prog/xdp"),
+        "XDP left attached after the fallback"
+    );
+    let ep = endpoints(&t);
+    let mut tally = Tally::new();
+    assert_eq!(exchange(&t, &ep, 0, 200, &mut tally), (0, 0));
+    check_counters(&dp, &w, &tally, false);
+    in_ns(&t.lns, move || dp.shutdown());
+}
