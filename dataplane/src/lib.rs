@@ -1,6 +1,14 @@
 //! The l2tpx data plane: the XDP steering programs and their loader
-//! ([`ebpf`]) and the pure per-batch packet pipeline ([`pipeline`]) that the
-//! per-core AF_XDP workers run over the shared session table.
+//! ([`ebpf`]), the pure per-batch packet pipeline ([`pipeline`]), and the
+//! per-core workers that run it over the shared session table: AF_XDP
+//! sockets ([`xsk`]), the worker loop ([`worker`]), the AF_PACKET fallback
+//! and the process-level orchestration ([`backend`]), neighbour resolution
+//! ([`neigh`]) and the configuration file ([`config`]).
 
+pub mod backend;
+pub mod config;
 pub mod ebpf;
+pub mod neigh;
 pub mod pipeline;
+pub mod worker;
+pub mod xsk;

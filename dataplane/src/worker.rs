@@ -1,0 +1,553 @@
+//! A data-plane worker: one per RX queue, pinned to a CPU, running the
+//! ARCHITECTURE §3 loop over its two AF_XDP sockets (access and core,
+//! sharing one UMEM):
+//!
+//! ```text
+//! loop {
+//!     rx up to 64 from the access socket ─┐  (no syscall: ring indices)
+//!     rx up to 64 from the core socket  ──┤
+//!        ▶ Frames ▶ process_batch (TableReader) ▶ verdicts
+//!        ▶ TxCore → core TX ring, TxAccess → access TX ring (same chunk,
+//!          descriptor moved: no copy)
+//!        ▶ Drop → free list; Punt → slow path (counted, then free list)
+//!        ▶ counters once per batch (table rows + WorkerStats)
+//!     reap both completion rings → free list; refill both fill rings
+//!     kick TX (sendto) only if the ring has work and need_wakeup is set
+//!     idle: spin, then poll() for at most 1 ms
+//! }
+//! ```
+//!
+//! The slow path for punted frames (ICMP errors, fragmentation) is not
+//! built: punts are counted by reason and recycled.
+//!
+//! [`BatchEngine`] is the part shared with the AF_PACKET backend: the
+//! pipeline call, the gateway MAC refresh and the counters.
+
+use std::os::fd::AsFd;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use l2tpx_table::TableReader;
+
+use crate::config::WorkerMode;
+use crate::neigh::MacCell;
+use crate::pipeline::{
+    process_batch, BatchResult, CounterSink, Direction, DropReason, Frame, PipelineConfig,
+    PuntReason, Side, Verdict, WorkerCounters, BATCH_MAX,
+};
+use crate::xsk::{wait_readable, Desc, Umem, XskSocket};
+
+const R: Ordering = Ordering::Relaxed;
+
+/// I/O counters of a worker (besides the pipeline's [`WorkerCounters`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct IoCounters {
+    /// Frames received on the access side.
+    pub rx_access: u64,
+    /// Frames received on the core side.
+    pub rx_core: u64,
+    /// Frames handed to the access TX (ring or sendmmsg).
+    pub tx_access: u64,
+    /// Frames handed to the core TX.
+    pub tx_core: u64,
+    /// Frames dropped because a TX ring (or socket) was full.
+    pub tx_full: u64,
+    /// Upstream frames dropped because the core gateway's MAC is unknown.
+    pub no_gateway: u64,
+    /// Frames handed to the slow path (for now: counted and recycled).
+    pub slow_path: u64,
+    /// `sendto` kicks of a TX ring.
+    pub tx_kicks: u64,
+    /// Frames seen by AF_PACKET but not for us (broadcast, other hosts).
+    pub ignored: u64,
+    /// RX descriptors outside the UMEM (a kernel bug if ever nonzero).
+    pub bad_desc: u64,
+}
+
+/// A worker's counters as the main thread sees them: copied from the
+/// worker's private counters once per batch (relaxed stores; one writer).
+#[derive(Debug, Default)]
+pub struct WorkerStats {
+    pipeline: [AtomicU64; PIPE_WORDS],
+    io: [AtomicU64; IO_WORDS],
+}
+
+const PIPE_WORDS: usize = 4 + PuntReason::COUNT + DropReason::COUNT;
+const IO_WORDS: usize = 10;
+
+/// A copy of a worker's counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WorkerSnapshot {
+    /// The pipeline's counters.
+    pub pipeline: WorkerCounters,
+    /// The I/O counters.
+    pub io: IoCounters,
+}
+
+impl WorkerSnapshot {
+    /// Adds `o` into `self` (for a total over workers).
+    pub fn add(&mut self, o: &WorkerSnapshot) {
+        let p = &mut self.pipeline;
+        p.batches += o.pipeline.batches;
+        p.rx += o.pipeline.rx;
+        p.tx_core += o.pipeline.tx_core;
+        p.tx_access += o.pipeline.tx_access;
+        for (a, b) in p.punts.iter_mut().zip(&o.pipeline.punts) {
+            *a += b;
+        }
+        for (a, b) in p.drops.iter_mut().zip(&o.pipeline.drops) {
+            *a += b;
+        }
+        let (a, b) = (&mut self.io, &o.io);
+        a.rx_access += b.rx_access;
+        a.rx_core += b.rx_core;
+        a.tx_access += b.tx_access;
+        a.tx_core += b.tx_core;
+        a.tx_full += b.tx_full;
+        a.no_gateway += b.no_gateway;
+        a.slow_path += b.slow_path;
+        a.tx_kicks += b.tx_kicks;
+        a.ignored += b.ignored;
+        a.bad_desc += b.bad_desc;
+    }
+
+    /// Drops of every pipeline reason, summed.
+    pub fn pipeline_drops(&self) -> u64 {
+        self.pipeline.drops.iter().sum()
+    }
+
+    /// Punts of every reason, summed.
+    pub fn punts(&self) -> u64 {
+        self.pipeline.punts.iter().sum()
+    }
+}
+
+impl WorkerStats {
+    fn publish(&self, p: &WorkerCounters, io: &IoCounters) {
+        let words = [p.batches, p.rx, p.tx_core, p.tx_access]
+            .into_iter()
+            .chain(p.punts)
+            .chain(p.drops);
+        for (a, v) in self.pipeline.iter().zip(words) {
+            a.store(v, R);
+        }
+        let io = [
+            io.rx_access,
+            io.rx_core,
+            io.tx_access,
+            io.tx_core,
+            io.tx_full,
+            io.no_gateway,
+            io.slow_path,
+            io.tx_kicks,
+            io.ignored,
+            io.bad_desc,
+        ];
+        for (a, v) in self.io.iter().zip(io) {
+            a.store(v, R);
+        }
+    }
+
+    /// A copy of the last published counters.
+    pub fn snapshot(&self) -> WorkerSnapshot {
+        let w: Vec<u64> = self.pipeline.iter().map(|a| a.load(R)).collect();
+        let mut p = WorkerCounters {
+            batches: w[0],
+            rx: w[1],
+            tx_core: w[2],
+            tx_access: w[3],
+            ..WorkerCounters::default()
+        };
+        p.punts.copy_from_slice(&w[4..4 + PuntReason::COUNT]);
+        p.drops.copy_from_slice(&w[4 + PuntReason::COUNT..]);
+        let i: Vec<u64> = self.io.iter().map(|a| a.load(R)).collect();
+        WorkerSnapshot {
+            pipeline: p,
+            io: IoCounters {
+                rx_access: i[0],
+                rx_core: i[1],
+                tx_access: i[2],
+                tx_core: i[3],
+                tx_full: i[4],
+                no_gateway: i[5],
+                slow_path: i[6],
+                tx_kicks: i[7],
+                ignored: i[8],
+                bad_desc: i[9],
+            },
+        }
+    }
+}
+
+/// Per-session counts go into this worker's row of the shared table.
+struct TableSink<'a>(l2tpx_table::WorkerCounters<'a>);
+
+impl CounterSink for TableSink<'_> {
+    #[inline]
+    fn add(&mut self, slot: u32, dir: Direction, packets: u64, bytes: u64) {
+        match dir {
+            Direction::Up => self.0.add_up(slot, packets, bytes),
+            Direction::Down => self.0.add_down(slot, packets, bytes),
+        }
+    }
+}
+
+/// What every worker needs, whatever its backend.
+#[derive(Debug, Clone)]
+pub struct WorkerCtx {
+    /// Worker index: its counter row in the table and its RX queue.
+    pub index: u32,
+    /// The session table.
+    pub table: Arc<TableReader>,
+    /// The pipeline configuration (the gateway MAC is taken from
+    /// `gateway` before each batch).
+    pub pipeline: PipelineConfig,
+    /// The core gateway's MAC, kept fresh by the main thread.
+    pub gateway: Arc<MacCell>,
+    /// Counters for the main thread.
+    pub stats: Arc<WorkerStats>,
+    /// Set to stop the worker.
+    pub stop: Arc<AtomicBool>,
+    /// Pipeline or bare forwarding.
+    pub mode: WorkerMode,
+    /// CPU to pin to.
+    pub cpu: Option<usize>,
+    /// Idle rounds before sleeping in poll() (0: never).
+    pub idle_spins: u32,
+}
+
+/// The backend-independent half of a worker: runs a batch through the
+/// pipeline (or the bare forwarder) and keeps the counters.
+pub struct BatchEngine {
+    ctx: WorkerCtx,
+    cfg: PipelineConfig,
+    gw_raw: u64,
+    out: BatchResult,
+    /// The pipeline's counters (private; published once per round).
+    pub counters: WorkerCounters,
+    /// The I/O counters (private; published once per round).
+    pub io: IoCounters,
+}
+
+impl BatchEngine {
+    /// An engine for `ctx`.
+    pub fn new(ctx: WorkerCtx) -> BatchEngine {
+        let cfg = ctx.pipeline;
+        let mut e = BatchEngine {
+            ctx,
+            cfg,
+            gw_raw: 0,
+            out: BatchResult::default(),
+            counters: WorkerCounters::default(),
+            io: IoCounters::default(),
+        };
+        e.refresh_gateway();
+        e
+    }
+
+    /// The context.
+    pub fn ctx(&self) -> &WorkerCtx {
+        &self.ctx
+    }
+
+    /// Whether the worker should stop.
+    #[inline]
+    pub fn stopping(&self) -> bool {
+        self.ctx.stop.load(R)
+    }
+
+    #[inline]
+    fn refresh_gateway(&mut self) {
+        let raw = self.ctx.gateway.raw();
+        if raw != self.gw_raw {
+            self.gw_raw = raw;
+            if let Some(m) = self.ctx.gateway.get() {
+                self.cfg.core_gateway_mac = m;
+            }
+        }
+    }
+
+    /// Processes `frames` (at most [`BATCH_MAX`]) and returns their
+    /// verdicts. Counts once: the table's per-session and drop counters,
+    /// the worker's pipeline counters. Upstream frames while the gateway is
+    /// unknown turn into drops (counted in [`IoCounters::no_gateway`]).
+    #[inline]
+    pub fn process<'v>(&'v mut self, frames: &mut [Frame<'_>]) -> &'v [Verdict] {
+        if self.ctx.mode == WorkerMode::Bare {
+            let n = frames.len().min(BATCH_MAX);
+            for (v, f) in self.out.verdicts.iter_mut().zip(frames.iter()) {
+                *v = match f.from {
+                    Side::Access => Verdict::TxCore,
+                    Side::Core => Verdict::TxAccess,
+                };
+            }
+            self.out.len = n;
+            self.counters.batches += 1;
+            self.counters.rx += n as u64;
+            return &self.out.verdicts[..n];
+        }
+        self.refresh_gateway();
+        let table = &*self.ctx.table;
+        match table.counters(self.ctx.index) {
+            Some(row) => {
+                process_batch(frames, table, &self.cfg, &mut self.out, &mut TableSink(row));
+                for (i, &n) in self.out.drops.iter().enumerate() {
+                    if n != 0 {
+                        row.add_drop(i, u64::from(n));
+                    }
+                }
+            }
+            None => {
+                process_batch(frames, table, &self.cfg, &mut self.out, &mut ());
+            }
+        }
+        self.counters.add_batch(&self.out);
+        let n = self.out.len;
+        if self.gw_raw == 0 {
+            for v in &mut self.out.verdicts[..n] {
+                if *v == Verdict::TxCore {
+                    *v = Verdict::Drop(DropReason::Malformed);
+                    self.io.no_gateway += 1;
+                }
+            }
+        }
+        &self.out.verdicts[..n]
+    }
+
+    /// Publishes the counters to [`WorkerStats`].
+    #[inline]
+    pub fn publish(&self) {
+        self.ctx.stats.publish(&self.counters, &self.io);
+    }
+
+    /// Pins the calling thread to the context's CPU, if any.
+    pub fn pin(&self) {
+        if let Some(cpu) = self.ctx.cpu {
+            let ok = core_affinity::set_for_current(core_affinity::CoreId { id: cpu });
+            if !ok {
+                tracing::warn!(worker = self.ctx.index, cpu, "could not pin the worker");
+            }
+        }
+    }
+}
+
+/// A worker's AF_XDP resources: its two sockets and their shared UMEM.
+pub struct XdpPort {
+    /// The access-side socket (owns the UMEM registration).
+    pub access: XskSocket,
+    /// The core-side socket (shares the UMEM).
+    pub core: XskSocket,
+    /// The UMEM (dropped after the sockets).
+    pub umem: Umem,
+}
+
+/// Kicks per TX ring per round, at most.
+const MAX_KICKS: u32 = 4;
+
+/// One batch's TX descriptors, per side.
+struct Pending {
+    to_core: [Desc; BATCH_MAX],
+    n_core: usize,
+    to_access: [Desc; BATCH_MAX],
+    n_access: usize,
+}
+
+/// Runs the AF_XDP loop until `ctx.stop` is set.
+pub fn run_afxdp(ctx: WorkerCtx, port: XdpPort) {
+    let mut eng = BatchEngine::new(ctx);
+    eng.pin();
+    let XdpPort {
+        mut access,
+        mut core,
+        umem,
+    } = port;
+    let mut free: Vec<u64> = (0..umem.frames()).map(Umem::frame_addr).collect();
+    // Most-recently-used first: pop() hands out warm frames.
+    free.reverse();
+    let mut frames: Vec<Frame<'_>> = Vec::with_capacity(BATCH_MAX);
+    let mut chunks = [0u64; BATCH_MAX];
+    let mut verdicts = [Verdict::TxCore; BATCH_MAX];
+    let mut pend = Pending {
+        to_core: [Desc::default(); BATCH_MAX],
+        n_core: 0,
+        to_access: [Desc::default(); BATCH_MAX],
+        n_access: 0,
+    };
+    refill(&mut access, &mut core, &mut free, false);
+    let mut idle: u32 = 0;
+    let mut round: u64 = 0;
+    while !eng.stopping() {
+        round += 1;
+        let mut work = 0;
+        for side in [Side::Access, Side::Core] {
+            let sock = match side {
+                Side::Access => &mut access,
+                Side::Core => &mut core,
+            };
+            let n = sock.rx.available(BATCH_MAX as u32);
+            if n == 0 {
+                continue;
+            }
+            work += n;
+            frames.clear();
+            let mut k = 0;
+            for i in 0..n {
+                let d = sock.rx.read(i);
+                let chunk = Umem::chunk_of(d.addr);
+                // SAFETY: the kernel handed this chunk to us on the RX ring;
+                // each chunk is in at most one ring entry, so no two live
+                // slices alias.
+                match unsafe { umem.chunk_mut(chunk) } {
+                    Some(buf) => {
+                        frames.push(Frame::new(
+                            buf,
+                            (d.addr - chunk) as usize,
+                            d.len as usize,
+                            side,
+                        ));
+                        chunks[k] = chunk;
+                        k += 1;
+                    }
+                    None => eng.io.bad_desc += 1,
+                }
+            }
+            sock.rx.release(n);
+            match side {
+                Side::Access => eng.io.rx_access += u64::from(n),
+                Side::Core => eng.io.rx_core += u64::from(n),
+            }
+            let nv = {
+                let v = eng.process(&mut frames);
+                verdicts[..v.len()].copy_from_slice(v);
+                v.len()
+            };
+            for ((v, f), &chunk) in verdicts[..nv].iter().zip(frames.iter()).zip(&chunks) {
+                let d = Desc {
+                    addr: chunk + f.offset as u64,
+                    len: f.len as u32,
+                    options: 0,
+                };
+                match v {
+                    Verdict::TxCore => {
+                        pend.to_core[pend.n_core] = d;
+                        pend.n_core += 1;
+                    }
+                    Verdict::TxAccess => {
+                        pend.to_access[pend.n_access] = d;
+                        pend.n_access += 1;
+                    }
+                    Verdict::Punt(_) => {
+                        eng.io.slow_path += 1;
+                        free.push(chunk);
+                    }
+                    Verdict::Drop(_) => free.push(chunk),
+                }
+            }
+            frames.clear();
+            // Enqueue this batch's TX at once (a batch has at most 64).
+            eng.io.tx_core += enqueue_tx(
+                &mut core,
+                &pend.to_core[..pend.n_core],
+                &mut free,
+                &mut eng.io.tx_full,
+            );
+            eng.io.tx_access += enqueue_tx(
+                &mut access,
+                &pend.to_access[..pend.n_access],
+                &mut free,
+                &mut eng.io.tx_full,
+            );
+            pend.n_core = 0;
+            pend.n_access = 0;
+        }
+        // Completions first, so the frames they return can refill.
+        for sock in [&mut access, &mut core] {
+            let n = sock.comp.available(u32::MAX);
+            for i in 0..n {
+                free.push(Umem::chunk_of(sock.comp.read(i)));
+            }
+            sock.comp.release(n);
+            work += n;
+        }
+        refill(&mut access, &mut core, &mut free, round & 1 == 1);
+        // Kick only when the kernel asks for it (copy mode always does for
+        // TX; zero-copy drivers rarely do).
+        for sock in [&access, &core] {
+            if sock.fill.needs_wakeup() {
+                sock.kick_rx();
+            }
+        }
+        // One copy-mode sendto sends at most its budget (32 before Linux
+        // 6.17): kick again while the kernel leaves work in the ring.
+        for sock in [&mut access, &mut core] {
+            let mut tries = 0;
+            while tries < MAX_KICKS && sock.tx.needs_wakeup() && sock.tx.pending() > 0 {
+                sock.kick_tx();
+                eng.io.tx_kicks += 1;
+                tries += 1;
+            }
+        }
+        if work > 0 {
+            idle = 0;
+            eng.publish();
+        } else {
+            idle = idle.saturating_add(1);
+            if eng.ctx().idle_spins > 0 && idle >= eng.ctx().idle_spins {
+                wait_readable(&[access.as_fd(), core.as_fd()], 1);
+            } else {
+                std::hint::spin_loop();
+            }
+        }
+    }
+    eng.publish();
+    drop(access);
+    drop(core);
+    drop(umem);
+}
+
+/// Writes `descs` to `sock`'s TX ring; what does not fit goes back to the
+/// free list, counted in `full`. Returns how many were queued.
+#[inline]
+fn enqueue_tx(sock: &mut XskSocket, descs: &[Desc], free: &mut Vec<u64>, full: &mut u64) -> u64 {
+    if descs.is_empty() {
+        return 0;
+    }
+    let room = sock.tx.free(descs.len() as u32) as usize;
+    for (i, d) in descs[..room].iter().enumerate() {
+        sock.tx.write(i as u32, *d);
+    }
+    sock.tx.submit(room as u32);
+    for d in &descs[room..] {
+        free.push(Umem::chunk_of(d.addr));
+        *full += 1;
+    }
+    room as u64
+}
+
+/// Refills both fill rings from the free list, each taking at most half
+/// of it while the other needs frames too; `core_first` alternates who
+/// gets the odd frame.
+#[inline]
+fn refill(access: &mut XskSocket, core: &mut XskSocket, free: &mut Vec<u64>, core_first: bool) {
+    let (a, b) = if core_first {
+        (core, access)
+    } else {
+        (access, core)
+    };
+    let want_b = b.fill.free(b.fill.size());
+    let share_a = (free.len() as u32).saturating_sub(want_b.min(free.len() as u32 / 2));
+    fill_from(a, free, share_a);
+    let rest = free.len() as u32;
+    fill_from(b, free, rest);
+}
+
+#[inline]
+fn fill_from(sock: &mut XskSocket, free: &mut Vec<u64>, max: u32) {
+    let n = sock.fill.free(max.min(free.len() as u32));
+    for i in 0..n {
+        // n <= free.len(): pop() cannot fail.
+        let addr = free.pop().unwrap_or_default();
+        sock.fill.write(i, addr);
+    }
+    sock.fill.submit(n);
+}
