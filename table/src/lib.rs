@@ -15,6 +15,7 @@
 use core::net::Ipv4Addr;
 
 pub mod abi;
+pub mod template;
 #[cfg(feature = "std")]
 mod index;
 #[cfg(feature = "std")]
