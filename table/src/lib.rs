@@ -15,13 +15,13 @@
 use core::net::Ipv4Addr;
 
 pub mod abi;
-pub mod template;
 #[cfg(feature = "std")]
 mod index;
 #[cfg(feature = "std")]
 mod reader;
 #[cfg(feature = "std")]
 mod shm;
+pub mod template;
 #[cfg(feature = "std")]
 mod writer;
 

@@ -49,14 +49,15 @@
 //! [`poll_dae_transmit`]: SessionManager::poll_dae_transmit
 
 mod table;
+pub mod testing;
 mod users;
 
 #[cfg(test)]
 mod tests;
 
 pub use table::{
-    parse_arp, parse_mac, FixedNeighbours, MemoryTable, Neighbour, NeighbourSource,
-    ProcNeighbours, TableSink, BROADCAST_MAC,
+    parse_arp, parse_mac, FixedNeighbours, MemoryTable, Neighbour, NeighbourSource, ProcNeighbours,
+    TableSink, BROADCAST_MAC,
 };
 pub use users::{LocalUser, LocalUsers, UsersError};
 
@@ -644,11 +645,8 @@ impl<T: TableSink, N: NeighbourSource> SessionManager<T, N> {
             }
             _ => PppSession::new(self.cfg.ppp.clone(), seed, now),
         };
-        let slot = l2tpx_table::slot_index(
-            key.tunnel_id,
-            key.session_id,
-            u32::from(self.cfg.bank_bits),
-        );
+        let slot =
+            l2tpx_table::slot_index(key.tunnel_id, key.session_id, u32::from(self.cfg.bank_bits));
         self.sessions.insert(
             key,
             Sess {
@@ -753,7 +751,11 @@ impl<T: TableSink, N: NeighbourSource> SessionManager<T, N> {
                 if now.saturating_duration_since(i.last_activity) >= i.timeout {
                     idle_out = true;
                 } else {
-                    let step = self.cfg.idle_check.min(i.timeout).max(Duration::from_secs(1));
+                    let step = self
+                        .cfg
+                        .idle_check
+                        .min(i.timeout)
+                        .max(Duration::from_secs(1));
                     i.next_check = (now + step).min(i.last_activity + i.timeout);
                 }
             }
@@ -897,7 +899,8 @@ impl<T: TableSink, N: NeighbourSource> SessionManager<T, N> {
         if !self.cfg.users.verify(req) {
             self.stats.auth_rejects += 1;
             if let Some(s) = self.sessions.get_mut(&key) {
-                s.ppp.auth_result(now, req.id, false, b"authentication failed");
+                s.ppp
+                    .auth_result(now, req.id, false, b"authentication failed");
             }
             self.pump(now, key);
             return;
@@ -950,7 +953,8 @@ impl<T: TableSink, N: NeighbourSource> SessionManager<T, N> {
             warn!(?key, "no address for the subscriber");
             self.stats.auth_rejects += 1;
             s.end_override = Some(SessionEndCause::ResourcesExhausted);
-            s.ppp.auth_result(now, ppp_id, false, b"no address available");
+            s.ppp
+                .auth_result(now, ppp_id, false, b"no address available");
         }
         self.pump(now, key);
     }
@@ -1001,7 +1005,10 @@ impl<T: TableSink, N: NeighbourSource> SessionManager<T, N> {
                             self.radius_unavailable(now, key, req);
                         }
                     } else {
-                        warn!(request = id.0, "no RADIUS server answered an Accounting-Request");
+                        warn!(
+                            request = id.0,
+                            "no RADIUS server answered an Accounting-Request"
+                        );
                     }
                 }
                 RadiusEvent::AccountingAck { .. } => {}

@@ -197,9 +197,15 @@ mod tests {
         assert_eq!(e.line, 2);
         assert!(e.to_string().starts_with("/etc/users:2: expected"), "{e}");
         let e = LocalUsers::parse("a b 1.2.3\n", "u").unwrap_err();
-        assert_eq!(e.to_string(), "u:1: static-ip: not an IPv4 address or `-` (got \"1.2.3\")");
+        assert_eq!(
+            e.to_string(),
+            "u:1: static-ip: not an IPv4 address or `-` (got \"1.2.3\")"
+        );
         let e = LocalUsers::parse("a b\na c\n", "u").unwrap_err();
-        assert!(e.to_string().starts_with("u:2: user \"a\" is listed twice"), "{e}");
+        assert!(
+            e.to_string().starts_with("u:2: user \"a\" is listed twice"),
+            "{e}"
+        );
         let e = LocalUsers::parse("a b - - - x\n", "u").unwrap_err();
         assert!(e.to_string().starts_with("u:1: too many fields"), "{e}");
     }
