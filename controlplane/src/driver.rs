@@ -434,7 +434,7 @@ mod tests {
     /// session come up, then the stop flag is raised. A `silent` LAC stops
     /// reading once its session is up, so our StopCCN is never acknowledged.
     fn loopback(silent: bool, shutdown_timeout: Duration) -> Loopback {
-        let mut settings = crate::config::parse("", "t").unwrap();
+        let mut settings = crate::config::parse(&crate::config::test_aaa(), "t").unwrap();
         settings.shutdown_timeout = shutdown_timeout;
         let sock = bind("127.0.0.1:0".parse().unwrap(), 1 << 20).unwrap();
         let lns_addr = sock.local_addr().unwrap();
