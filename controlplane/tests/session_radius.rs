@@ -48,7 +48,11 @@ struct Lns {
 }
 
 fn start_lns(fr: &FreeRadius, dir: &Path) -> Lns {
-    let text = format!(
+    start_lns_with(&radius_config(fr, dir))
+}
+
+fn radius_config(fr: &FreeRadius, dir: &Path) -> String {
+    format!(
         r#"
 [l2tp]
 listen = "127.0.0.1:1701"
@@ -85,8 +89,11 @@ shutdown_timeout_ms = 3000
         fr.auth_port,
         fr.acct_port,
         dir.join("table").display()
-    );
-    let mut settings = config::parse(&text, "test.toml").unwrap();
+    )
+}
+
+fn start_lns_with(text: &str) -> Lns {
+    let mut settings = config::parse(text, "test.toml").unwrap();
     let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
     let addr = sock.local_addr().unwrap();
     settings.listen = addr;
@@ -96,7 +103,8 @@ shutdown_timeout_ms = 3000
     // The engines are not `Send`: build them on the thread that runs them.
     let thread = std::thread::spawn(move || {
         let mut d = driver::assemble(&settings, sock).unwrap();
-        tx.send(d.dae_addr().unwrap()).unwrap();
+        tx.send(d.dae_addr().unwrap_or(d.local_addr().unwrap()))
+            .unwrap();
         let clean = d.run(&stop2).unwrap();
         let m = d.manager();
         (
@@ -355,4 +363,57 @@ fn radius_sessions_end_to_end() {
         "the last Access-Request: {stats:?}"
     );
     assert_eq!(stats.dae_disconnects, 1);
+}
+
+/// Local mode, no RADIUS: the users file authenticates, the default pool
+/// and a static address are handed out, the table holds the sessions, and
+/// SIGTERM-style shutdown ends them all.
+#[test]
+fn local_mode_end_to_end() {
+    let dir = TempDir::new("session-local").unwrap();
+    std::fs::write(
+        dir.path().join("users"),
+        "user pass\nstatic pw 198.18.200.7\n",
+    )
+    .unwrap();
+    let text = format!(
+        r#"
+[l2tp]
+listen = "127.0.0.1:1701"
+[aaa]
+users_file = "{}"
+[[pool]]
+name = "default"
+first = "198.18.64.0"
+last = "198.18.127.255"
+[table]
+path = "{}"
+"#,
+        dir.path().join("users").display(),
+        dir.path().join("table").display()
+    );
+    let lns = start_lns_with(&text);
+    let mut lac = Lac::new(lns.addr);
+    let a = lac.call("user", "pass");
+    let b = lac.call("static", "pw");
+    let c = lac.call("user", "nope");
+    assert_eq!(lac.ip_up(a), Some(Ipv4Addr::new(198, 18, 64, 0)));
+    assert_eq!(lac.ip_up(b), Some(Ipv4Addr::new(198, 18, 200, 7)));
+    assert_eq!(lac.ip_up(c), None);
+    assert_eq!(lac.call_down(c, Duration::from_secs(5)), Some(3));
+    let reader = TableReader::open(dir.path().join("table")).unwrap();
+    assert_eq!(reader.published(), 2);
+    let s = reader.by_ipv4(Ipv4Addr::new(198, 18, 200, 7)).unwrap();
+    assert_eq!(
+        (s.peer_tunnel_id, s.peer_session_id),
+        (b.tunnel_id, b.session_id)
+    );
+    lns.stop.store(true, Ordering::Relaxed);
+    while !lns.thread.is_finished() {
+        lac.step();
+    }
+    let (clean, stats, sessions, pool) = lns.thread.join().expect("no panic");
+    assert!(clean);
+    assert_eq!((stats.ip_up, sessions, pool), (2, 0, Some(16384)));
+    assert_eq!(reader.published(), 0, "withdrawn at shutdown");
 }
