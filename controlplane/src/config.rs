@@ -11,13 +11,19 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::net::{IpAddr, SocketAddr};
-use std::path::Path;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
 
 use crate::l2tp::{Config, Limits, Secrets};
+use crate::ppp::ipcp::IpcpConfig;
+use crate::ppp::lcp::{AuthMethod, LcpConfig};
+use crate::ppp::session::PppConfig;
+use crate::radius::{ClientConfig as RadiusClientConfig, DaeClient, NasIdentity, RadiusServer};
+use crate::session::{AaaMode, LocalUsers, ManagerConfig, PoolConfig, RadiusDownPolicy};
 
 /// Log verbosity, `[log] level`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,7 +54,7 @@ impl LogLevel {
 }
 
 /// Everything the `controlplane` binary needs, checked.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Settings {
     /// UDP address of the L2TP control socket (`l2tp.listen`).
     pub listen: SocketAddr,
@@ -63,6 +69,77 @@ pub struct Settings {
     pub recv_buffer_bytes: usize,
     /// `driver.batch`: datagrams read per wakeup at most.
     pub batch: usize,
+    /// `[ppp]`.
+    pub ppp: PppConfig,
+    /// `[aaa]`.
+    pub aaa: AaaSettings,
+    /// `[[pool]]`.
+    pub pools: Vec<PoolConfig>,
+    /// `[table]`.
+    pub table: TableSettings,
+    /// `[dae]`; `None` when no listener is configured.
+    pub dae: Option<DaeSettings>,
+}
+
+impl Settings {
+    /// The session manager's configuration; `acct_boot` distinguishes this
+    /// run's Acct-Session-Ids (e.g. the start time in seconds).
+    pub fn manager_config(&self, acct_boot: u32) -> ManagerConfig {
+        let mut ppp = self.ppp.clone();
+        ppp.auth.name = self.engine.host_name.as_bytes().to_vec();
+        ManagerConfig {
+            ppp: Arc::new(ppp),
+            aaa: self.aaa.mode,
+            radius_down: self.aaa.radius_down,
+            users: self.aaa.users.clone(),
+            pools: self.pools.clone(),
+            local: self.listen,
+            host_name: self.engine.host_name.clone(),
+            bank_bits: self.engine.bank_bits,
+            acct_interim: self.aaa.acct_interim,
+            acct_boot,
+            ..ManagerConfig::default()
+        }
+    }
+}
+
+/// `[aaa]`, checked.
+#[derive(Debug, Clone)]
+pub struct AaaSettings {
+    /// `aaa.mode`.
+    pub mode: AaaMode,
+    /// `aaa.users_file`, as resolved (relative to the config file's folder).
+    pub users_file: Option<PathBuf>,
+    /// The users file, read.
+    pub users: LocalUsers,
+    /// `aaa.radius_down`.
+    pub radius_down: RadiusDownPolicy,
+    /// `aaa.acct_interim_interval_s` (`None`: 0, only when RADIUS asks).
+    pub acct_interim: Option<Duration>,
+    /// `[aaa.radius]`: the client's configuration (`None`: no server).
+    pub radius: Option<RadiusClientConfig>,
+    /// `aaa.radius.source`: the client socket's local address.
+    pub radius_source: SocketAddr,
+}
+
+/// `[table]`, checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableSettings {
+    /// `table.path`; `None`: an in-memory table (no data plane attached).
+    pub path: Option<PathBuf>,
+    /// `table.capacity`.
+    pub capacity: u32,
+    /// `table.workers`.
+    pub workers: u32,
+}
+
+/// `[dae]`, checked.
+#[derive(Debug, Clone)]
+pub struct DaeSettings {
+    /// `dae.listen`.
+    pub listen: SocketAddr,
+    /// `[[dae.client]]`.
+    pub clients: Vec<DaeClient>,
 }
 
 /// A configuration error: the file, the key (if one is to blame) and why.
@@ -95,11 +172,19 @@ pub fn load(path: &Path) -> Result<Settings, ConfigError> {
         key: None,
         message: format!("cannot read: {e}"),
     })?;
-    parse(&text, &origin)
+    parse_in(&text, &origin, path.parent())
 }
 
 /// Parses and checks configuration text; `origin` names it in errors.
+/// Relative paths in it (the users file) are relative to the current
+/// directory.
 pub fn parse(text: &str, origin: &str) -> Result<Settings, ConfigError> {
+    parse_in(text, origin, None)
+}
+
+/// As [`parse`], with relative paths resolved against `base` (the config
+/// file's folder).
+pub fn parse_in(text: &str, origin: &str, base: Option<&Path>) -> Result<Settings, ConfigError> {
     let err = |key: Option<String>, message: String| ConfigError {
         file: origin.to_owned(),
         key,
@@ -121,7 +206,7 @@ pub fn parse(text: &str, origin: &str) -> Result<Settings, ConfigError> {
         let (key, message) = split_serde_error(&path, &inner);
         err(key, message)
     })?;
-    raw.check().map_err(|(k, m)| err(Some(k), m))
+    raw.check(base).map_err(|(k, m)| err(Some(k), m))
 }
 
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
@@ -178,6 +263,163 @@ struct RawFile {
     log: RawLog,
     #[serde(default)]
     driver: RawDriver,
+    #[serde(default)]
+    ppp: RawPpp,
+    #[serde(default)]
+    aaa: RawAaa,
+    #[serde(default)]
+    pool: Vec<RawPool>,
+    #[serde(default)]
+    table: RawTable,
+    dae: Option<RawDae>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawPpp {
+    auth: Vec<String>,
+    mru: i64,
+    echo_interval_s: i64,
+    echo_failures: i64,
+    accept_proxy_lcp: bool,
+    accept_proxy_auth: bool,
+    gateway_address: String,
+    dns: Vec<String>,
+    auth_timeout_s: i64,
+}
+
+impl Default for RawPpp {
+    fn default() -> Self {
+        let l = LcpConfig::default();
+        Self {
+            auth: vec!["chap-md5".into(), "pap".into()],
+            mru: l.mru.into(),
+            echo_interval_s: l.echo_interval.map_or(0, secs),
+            echo_failures: l.echo_max_failures.into(),
+            accept_proxy_lcp: false,
+            accept_proxy_auth: false,
+            gateway_address: IpcpConfig::default().local_address.to_string(),
+            dns: Vec::new(),
+            auth_timeout_s: 30,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawAaa {
+    mode: String,
+    users_file: Option<String>,
+    radius_down: String,
+    acct_interim_interval_s: i64,
+    radius: RawRadius,
+}
+
+impl Default for RawAaa {
+    fn default() -> Self {
+        Self {
+            mode: "local".into(),
+            users_file: None,
+            radius_down: "reject".into(),
+            acct_interim_interval_s: 0,
+            radius: RawRadius::default(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawRadius {
+    server: Vec<RawRadiusServer>,
+    nas_identifier: Option<String>,
+    nas_ip_address: Option<String>,
+    source: String,
+    timeout_ms: i64,
+    retries: i64,
+    dead_time_s: i64,
+}
+
+impl Default for RawRadius {
+    fn default() -> Self {
+        Self {
+            server: Vec::new(),
+            nas_identifier: None,
+            nas_ip_address: None,
+            source: "0.0.0.0:0".into(),
+            timeout_ms: 3000,
+            retries: 3,
+            dead_time_s: 30,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRadiusServer {
+    address: String,
+    secret: String,
+    #[serde(default = "default_auth_port")]
+    auth_port: i64,
+    #[serde(default = "default_acct_port")]
+    acct_port: i64,
+    #[serde(default)]
+    priority: i64,
+}
+
+fn default_auth_port() -> i64 {
+    1812
+}
+
+fn default_acct_port() -> i64 {
+    1813
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPool {
+    name: String,
+    first: String,
+    last: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawTable {
+    path: Option<String>,
+    capacity: Option<i64>,
+    bank_bits: Option<i64>,
+    workers: i64,
+}
+
+impl Default for RawTable {
+    fn default() -> Self {
+        Self {
+            path: None,
+            capacity: None,
+            bank_bits: None,
+            workers: 1,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDae {
+    #[serde(default = "default_dae_listen")]
+    listen: String,
+    #[serde(default)]
+    client: Vec<RawDaeClient>,
+}
+
+fn default_dae_listen() -> String {
+    "127.0.0.1:3799".into()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDaeClient {
+    address: String,
+    secret: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -366,8 +608,95 @@ fn secret(key: &str, v: String) -> Checked<Vec<u8>> {
     Ok(v.into_bytes())
 }
 
+fn ipv4(key: &str, v: &str) -> Checked<Ipv4Addr> {
+    v.parse()
+        .map_err(|_| (key.into(), format!("not an IPv4 address (got {v:?})")))
+}
+
+fn ip(key: &str, v: &str) -> Checked<IpAddr> {
+    v.parse()
+        .map_err(|_| (key.into(), format!("not an IP address (got {v:?})")))
+}
+
+fn sockaddr(key: &str, v: &str) -> Checked<SocketAddr> {
+    v.parse().map_err(|_| {
+        (
+            key.into(),
+            format!("not an IP address and port like \"127.0.0.1:3799\" (got {v:?})"),
+        )
+    })
+}
+
+fn one_of<T: Copy>(key: &str, v: &str, choices: &[(&str, T)]) -> Checked<T> {
+    choices
+        .iter()
+        .find(|(n, _)| *n == v)
+        .map(|(_, t)| *t)
+        .ok_or_else(|| {
+            let names: Vec<String> = choices.iter().map(|(n, _)| format!("{n:?}")).collect();
+            (
+                key.into(),
+                format!("must be one of {} (got {v:?})", names.join(", ")),
+            )
+        })
+}
+
+impl RawPpp {
+    fn check(self) -> Checked<PppConfig> {
+        let mut auth = Vec::new();
+        for (i, a) in self.auth.iter().enumerate() {
+            let m = one_of(
+                &format!("ppp.auth[{i}]"),
+                a,
+                &[("chap-md5", AuthMethod::ChapMd5), ("pap", AuthMethod::Pap)],
+            )?;
+            if auth.contains(&m) {
+                return Err((format!("ppp.auth[{i}]"), format!("{a:?} is listed twice")));
+            }
+            auth.push(m);
+        }
+        if auth.is_empty() {
+            return Err((
+                "ppp.auth".into(),
+                "must name at least one of \"chap-md5\", \"pap\" (subscribers are always authenticated)".into(),
+            ));
+        }
+        if self.dns.len() > 2 {
+            return Err((
+                "ppp.dns".into(),
+                format!("at most 2 servers (got {})", self.dns.len()),
+            ));
+        }
+        let mut dns = [None, None];
+        for (i, d) in self.dns.iter().enumerate() {
+            dns[i] = Some(ipv4(&format!("ppp.dns[{i}]"), d)?);
+        }
+        let echo: u64 = range("ppp.echo_interval_s", self.echo_interval_s, 0, 3600)?;
+        let mut c = PppConfig {
+            lcp: LcpConfig {
+                mru: range("ppp.mru", self.mru, 576, 9000)?,
+                auth,
+                echo_interval: (echo > 0).then(|| Duration::from_secs(echo)),
+                echo_max_failures: range("ppp.echo_failures", self.echo_failures, 1, 100)?,
+                ..LcpConfig::default()
+            },
+            ipcp: IpcpConfig {
+                local_address: ipv4("ppp.gateway_address", &self.gateway_address)?,
+                dns,
+                nbns: [None, None],
+            },
+            accept_proxy_lcp: self.accept_proxy_lcp,
+            accept_proxy_auth: self.accept_proxy_auth,
+            ..PppConfig::default()
+        };
+        c.auth.timeout =
+            Duration::from_secs(range("ppp.auth_timeout_s", self.auth_timeout_s, 1, 600)?);
+        Ok(c)
+    }
+}
+
 impl RawFile {
-    fn check(self) -> Checked<Settings> {
+    fn check(self, base: Option<&Path>) -> Checked<Settings> {
         let l = self.l2tp;
         let listen: SocketAddr = l.listen.parse().map_err(|_| {
             (
@@ -512,8 +841,213 @@ impl RawFile {
             }
         };
 
+        let ppp = self.ppp.check()?;
+        let a = self.aaa;
+        let mode = one_of(
+            "aaa.mode",
+            &a.mode,
+            &[("local", AaaMode::Local), ("radius", AaaMode::Radius)],
+        )?;
+        let radius_down = one_of(
+            "aaa.radius_down",
+            &a.radius_down,
+            &[
+                ("reject", RadiusDownPolicy::Reject),
+                ("local-fallback", RadiusDownPolicy::LocalFallback),
+            ],
+        )?;
+        let users_file = a.users_file.map(|f| {
+            let p = PathBuf::from(f);
+            match base {
+                Some(b) if p.is_relative() => b.join(p),
+                _ => p,
+            }
+        });
+        let users = match &users_file {
+            Some(p) => {
+                LocalUsers::load(p).map_err(|e| ("aaa.users_file".to_owned(), e.to_string()))?
+            }
+            None => LocalUsers::new(),
+        };
+        if users_file.is_none()
+            && (mode == AaaMode::Local || radius_down == RadiusDownPolicy::LocalFallback)
+        {
+            return Err((
+                "aaa.users_file".into(),
+                "required key is missing (aaa.mode = \"local\" or aaa.radius_down = \"local-fallback\" checks it)".into(),
+            ));
+        }
+        let interim: u64 = range(
+            "aaa.acct_interim_interval_s",
+            a.acct_interim_interval_s,
+            0,
+            86_400,
+        )?;
+        let r = a.radius;
+        let mut servers = Vec::new();
+        for (i, sv) in r.server.into_iter().enumerate() {
+            let k = |f: &str| format!("aaa.radius.server[{i}].{f}");
+            let mut s = RadiusServer::new(
+                ip(&k("address"), &sv.address)?,
+                &secret(&k("secret"), sv.secret)?,
+            );
+            s.auth_port = range(&k("auth_port"), sv.auth_port, 1, 65_535)?;
+            s.acct_port = range(&k("acct_port"), sv.acct_port, 1, 65_535)?;
+            s.priority = range(&k("priority"), sv.priority, 0, 1_000_000)?;
+            servers.push(s);
+        }
+        if mode == AaaMode::Radius && servers.is_empty() {
+            return Err((
+                "aaa.radius.server".into(),
+                "aaa.mode = \"radius\" needs at least one [[aaa.radius.server]]".into(),
+            ));
+        }
+        let nas = NasIdentity {
+            ip: r
+                .nas_ip_address
+                .as_deref()
+                .map(|v| ipv4("aaa.radius.nas_ip_address", v))
+                .transpose()?,
+            identifier: r
+                .nas_identifier
+                .map(|v| name("aaa.radius.nas_identifier", v))
+                .transpose()?,
+        };
+        let radius_source = sockaddr("aaa.radius.source", &r.source)?;
+        let radius = (!servers.is_empty())
+            .then(|| -> Checked<RadiusClientConfig> {
+                let mut c = RadiusClientConfig::new(servers);
+                c.nas = nas.clone();
+                c.timeout = Duration::from_millis(range(
+                    "aaa.radius.timeout_ms",
+                    r.timeout_ms,
+                    100,
+                    60_000,
+                )?);
+                c.max_tries = range("aaa.radius.retries", r.retries, 1, 10)?;
+                c.dead_time =
+                    Duration::from_secs(range("aaa.radius.dead_time_s", r.dead_time_s, 0, 3600)?);
+                Ok(c)
+            })
+            .transpose()?;
+
+        let mut pools: Vec<PoolConfig> = Vec::new();
+        for (i, p) in self.pool.into_iter().enumerate() {
+            let k = |f: &str| format!("pool[{i}].{f}");
+            if p.name.is_empty() || p.name.len() > 64 {
+                return Err((k("name"), "must be 1 to 64 bytes long".into()));
+            }
+            let first = ipv4(&k("first"), &p.first)?;
+            let last = ipv4(&k("last"), &p.last)?;
+            if last < first {
+                return Err((
+                    k("last"),
+                    format!("must not be below pool[{i}].first ({first}) (got {last})"),
+                ));
+            }
+            if u32::from(last) - u32::from(first) >= 1 << 24 {
+                return Err((
+                    k("last"),
+                    "a pool holds at most 16,777,216 addresses".into(),
+                ));
+            }
+            if pools.iter().any(|q| q.name == p.name) {
+                return Err((k("name"), format!("pool {:?} is defined twice", p.name)));
+            }
+            if let Some(q) = pools.iter().find(|q| first <= q.last && q.first <= last) {
+                return Err((
+                    k("first"),
+                    format!("overlaps pool {:?} ({}-{})", q.name, q.first, q.last),
+                ));
+            }
+            pools.push(PoolConfig {
+                name: p.name,
+                first,
+                last,
+            });
+        }
+        if mode == AaaMode::Local && !pools.iter().any(|p| p.name == crate::session::DEFAULT_POOL) {
+            return Err((
+                "pool".into(),
+                "aaa.mode = \"local\" needs a [[pool]] named \"default\"".into(),
+            ));
+        }
+        for (user, addr) in users.static_addresses() {
+            if let Some(q) = pools.iter().find(|q| q.first <= addr && addr <= q.last) {
+                return Err((
+                    "aaa.users_file".into(),
+                    format!(
+                        "user {:?}: static address {addr} lies in pool {:?}; static addresses must be outside the pools",
+                        String::from_utf8_lossy(user),
+                        q.name
+                    ),
+                ));
+            }
+        }
+        let aaa = AaaSettings {
+            mode,
+            users_file,
+            users,
+            radius_down,
+            acct_interim: (interim > 0).then(|| Duration::from_secs(interim)),
+            radius,
+            radius_source,
+        };
+
+        let dae = self
+            .dae
+            .map(|d| -> Checked<DaeSettings> {
+                let listen = sockaddr("dae.listen", &d.listen)?;
+                let mut clients = Vec::new();
+                for (i, c) in d.client.into_iter().enumerate() {
+                    clients.push(DaeClient {
+                        addr: ip(&format!("dae.client[{i}].address"), &c.address)?,
+                        secret: secret(&format!("dae.client[{i}].secret"), c.secret)?,
+                    });
+                }
+                if clients.is_empty() {
+                    return Err((
+                        "dae.client".into(),
+                        "[dae] needs at least one [[dae.client]]".into(),
+                    ));
+                }
+                Ok(DaeSettings { listen, clients })
+            })
+            .transpose()?;
+        let raw_table = self.table;
+        let bank_bits = u32::from(engine.bank_bits);
+        if let Some(b) = raw_table.bank_bits {
+            if b != i64::from(bank_bits) {
+                return Err((
+                    "table.bank_bits".into(),
+                    format!("must equal l2tp.bank_bits ({bank_bits}) (got {b})"),
+                ));
+            }
+        }
+        let max_cap = 65_536i64 << bank_bits;
+        let table = TableSettings {
+            path: raw_table.path.map(PathBuf::from),
+            capacity: range(
+                "table.capacity",
+                raw_table.capacity.unwrap_or(max_cap),
+                1,
+                max_cap.min(l2tpx_table::abi::MAX_CAPACITY.into()),
+            )?,
+            workers: range(
+                "table.workers",
+                raw_table.workers,
+                1,
+                l2tpx_table::abi::MAX_WORKERS.into(),
+            )?,
+        };
+
         let d = self.driver;
         Ok(Settings {
+            ppp,
+            aaa,
+            pools,
+            table,
+            dae,
             listen,
             engine,
             log_level,
@@ -534,23 +1068,99 @@ impl RawFile {
     }
 }
 
+/// The `[aaa]` and `[[pool]]` sections local mode needs, with the example
+/// users file (tests).
+#[cfg(test)]
+pub(crate) fn test_aaa() -> String {
+    let users = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/users");
+    format!(
+        "[aaa]\nusers_file = {:?}\n[[pool]]\nname = \"default\"\nfirst = \"198.18.64.0\"\nlast = \"198.18.127.255\"\n",
+        users.display().to_string()
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// `text` plus the sections local mode needs.
+    fn parse_min(text: &str, origin: &str) -> Result<Settings, ConfigError> {
+        parse(&format!("{text}\n{}", test_aaa()), origin)
+    }
+
     fn msg(text: &str) -> String {
-        parse(text, "lns.toml").unwrap_err().to_string()
+        parse_min(text, "lns.toml").unwrap_err().to_string()
     }
 
     #[test]
     fn empty_file_is_all_defaults() {
-        let s = parse("", "x.toml").unwrap();
+        let s = parse_min("", "x.toml").unwrap();
         assert_eq!(s.engine, Config::default());
         assert_eq!(s.listen, DEFAULT_LISTEN.parse().unwrap());
         assert_eq!(s.log_level, LogLevel::Info);
         assert_eq!(s.shutdown_timeout, Duration::from_millis(3000));
         assert_eq!(s.recv_buffer_bytes, 4 << 20);
         assert_eq!(s.batch, 64);
+    }
+
+    #[test]
+    fn session_sections_map_and_check() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/lns.toml");
+        let s = load(&path).unwrap();
+        assert_eq!(s.aaa.mode, AaaMode::Local);
+        assert_eq!(s.aaa.users.len(), 4);
+        assert_eq!(s.pools.len(), 1);
+        assert_eq!(s.pools[0].last, Ipv4Addr::new(198, 18, 127, 255));
+        assert_eq!(s.table.workers, 2);
+        assert_eq!(s.table.capacity, 65_536 << 4);
+        assert_eq!(s.ppp.lcp.auth, vec![AuthMethod::ChapMd5, AuthMethod::Pap]);
+        assert_eq!(s.ppp.ipcp.dns[1], Some(Ipv4Addr::new(192, 0, 2, 54)));
+        assert!(s.dae.is_none());
+        let m = |t: &str| parse(t, "lns.toml").unwrap_err().to_string();
+        let aaa = test_aaa();
+        assert!(m("").starts_with("lns.toml: aaa.users_file: required key is missing"));
+        assert!(m(&format!("{aaa}[table]\nbank_bits = 3\n"))
+            .starts_with("lns.toml: table.bank_bits: must equal l2tp.bank_bits (4) (got 3)"));
+        assert!(m(&format!("[ppp]\nauth = [\"eap\"]\n{aaa}"))
+            .starts_with("lns.toml: ppp.auth[0]: must be one of \"chap-md5\", \"pap\""));
+        let users = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/users");
+        let nopool = format!("[aaa]\nusers_file = {:?}\n", users.display().to_string());
+        assert!(m(&nopool).starts_with(
+            "lns.toml: pool: aaa.mode = \"local\" needs a [[pool]] named \"default\""
+        ));
+        assert!(m(&format!(
+            "{aaa}[[pool]]\nname = \"b\"\nfirst = \"198.18.100.0\"\nlast = \"198.18.100.9\"\n"
+        ))
+        .starts_with("lns.toml: pool[1].first: overlaps pool \"default\""));
+        assert!(m("[aaa]\nmode = \"radius\"\n")
+            .starts_with("lns.toml: aaa.radius.server: aaa.mode = \"radius\" needs at least one"));
+        assert!(m(&format!("{aaa}[dae]\nlisten = \"127.0.0.1\"\n"))
+            .starts_with("lns.toml: dae.listen: not an IP address and port"));
+        // A bad users file: the config key, then file:line.
+        let dir = std::env::temp_dir().join(format!("l2tpx-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("users"), "ok pw\nbroken\n").unwrap();
+        let e = parse_in("[aaa]\nusers_file = \"users\"\n", "lns.toml", Some(&dir))
+            .unwrap_err()
+            .to_string();
+        let want = format!(
+            "lns.toml: aaa.users_file: {}:2: expected",
+            dir.join("users").display()
+        );
+        assert!(e.starts_with(&want), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
+        // RADIUS mode maps the servers and DAE clients.
+        let s = parse(
+            "[aaa]\nmode = \"radius\"\n[aaa.radius]\nnas_identifier = \"lns1\"\ntimeout_ms = 500\n[[aaa.radius.server]]\naddress = \"127.0.0.1\"\nsecret = \"s\"\nauth_port = 18120\n[dae]\nlisten = \"127.0.0.1:3799\"\n[[dae.client]]\naddress = \"127.0.0.1\"\nsecret = \"d\"\n",
+            "lns.toml",
+        )
+        .unwrap();
+        let r = s.aaa.radius.unwrap();
+        assert_eq!(r.servers[0].auth_port, 18120);
+        assert_eq!(r.servers[0].acct_port, 1813);
+        assert_eq!(r.timeout, Duration::from_millis(500));
+        assert_eq!(r.nas.identifier.as_deref(), Some("lns1"));
+        assert_eq!(s.dae.unwrap().clients[0].secret, b"d");
     }
 
     #[test]
@@ -567,7 +1177,7 @@ mod tests {
 
     #[test]
     fn every_key_maps() {
-        let s = parse(
+        let s = parse_min(
             r#"
 [l2tp]
 listen = "198.18.0.1:1701"

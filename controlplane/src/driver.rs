@@ -33,10 +33,29 @@ use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use rustix::event::{PollFd, PollFlags, Timespec};
 use tracing::{debug, info, warn};
 
 use crate::config::Settings;
 use crate::l2tp::{Engine, Event, Initiator, RandomSource, SessionInfo, SessionKey, SessionSink};
+use crate::radius::{DaeConfig, DaeServer, RadiusClient};
+use crate::session::{Command, NeighbourSource, ProcNeighbours, SessionManager, TableSink};
+use l2tpx_table::TableWriter;
+
+/// `send_to`, logging failures (the reliable layer and RADIUS retransmit;
+/// a one-shot reply is lost).
+fn send(sock: &UdpSocket, bytes: &[u8], to: SocketAddr) {
+    if let Err(e) = sock.send_to(bytes, to) {
+        match e.kind() {
+            ErrorKind::WouldBlock
+            | ErrorKind::Interrupted
+            | ErrorKind::ConnectionRefused
+            | ErrorKind::HostUnreachable
+            | ErrorKind::NetworkUnreachable => debug!(%to, error = %e, "send_to failed"),
+            _ => warn!(%to, error = %e, "send_to failed"),
+        }
+    }
+}
 
 /// Longest single wait, so a raised stop flag is seen within this.
 pub const MAX_WAIT: Duration = Duration::from_millis(250);
@@ -114,48 +133,142 @@ pub fn bind(listen: SocketAddr, recv_buffer_bytes: usize) -> io::Result<UdpSocke
     Ok(sock)
 }
 
-/// The engine, its socket, and the loop.
-pub struct Driver<S: SessionSink> {
+/// Seconds since the Unix epoch (Acct-Session-Id prefix of this run).
+#[allow(clippy::disallowed_methods)]
+pub fn unix_secs() -> u32 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as u32)
+}
+
+/// Builds the whole control plane on a bound L2TP `socket`: the engine,
+/// the session table (`table.path`, created afresh, or in memory), the
+/// RADIUS client and its socket (when servers are configured), the DAE
+/// listener (when `[dae]` is), and the session manager. Errors say what
+/// failed.
+pub fn assemble(
+    settings: &Settings,
     socket: UdpSocket,
+) -> Result<Driver<TableWriter, ProcNeighbours>, String> {
+    let rng = || OsRandom::new().map_err(|e| format!("cannot open /dev/urandom: {e}"));
+    let engine = Engine::new(settings.engine.clone(), Box::new(rng()?));
+    let t = &settings.table;
+    let bank_bits = u32::from(settings.engine.bank_bits);
+    let table = match &t.path {
+        Some(p) => TableWriter::create(p, t.capacity, bank_bits, t.workers)
+            .map_err(|e| format!("cannot create the session table {}: {e}", p.display()))?,
+        None => TableWriter::create_in_memory(t.capacity, bank_bits, t.workers)
+            .map_err(|e| format!("cannot create the in-memory session table: {e}"))?,
+    };
+    let mut manager = SessionManager::new(
+        settings.manager_config(unix_secs()),
+        table,
+        ProcNeighbours::default(),
+        Box::new(rng()?),
+    );
+    let mut radius_socket = None;
+    if let Some(rc) = &settings.aaa.radius {
+        let src = settings.aaa.radius_source;
+        let s = UdpSocket::bind(src)
+            .map_err(|e| format!("cannot bind the RADIUS client socket {src}: {e}"))?;
+        info!(local = %s.local_addr().map_err(|e| e.to_string())?, servers = rc.servers.len(), "RADIUS client");
+        manager = manager.with_radius(RadiusClient::new(rc.clone(), Box::new(rng()?)));
+        radius_socket = Some(s);
+    }
+    let mut dae_socket = None;
+    if let Some(d) = &settings.dae {
+        let s = UdpSocket::bind(d.listen)
+            .map_err(|e| format!("cannot bind the DAE listener {}: {e}", d.listen))?;
+        let mut cfg = DaeConfig::new(d.clients.clone());
+        if let Some(rc) = &settings.aaa.radius {
+            cfg.nas = rc.nas.clone();
+        }
+        info!(listen = %d.listen, clients = d.clients.len(), "DAE listener");
+        manager = manager.with_dae(DaeServer::new(cfg));
+        dae_socket = Some(s);
+    }
+    let io = |e: io::Error| format!("socket setup: {e}");
+    let mut d = Driver::new(socket, engine, manager, settings).map_err(io)?;
+    if let Some(s) = radius_socket {
+        d = d.with_radius_socket(s).map_err(io)?;
+    }
+    if let Some(s) = dae_socket {
+        d = d.with_dae_socket(s).map_err(io)?;
+    }
+    Ok(d)
+}
+
+/// Which socket a datagram came in on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sock {
+    L2tp,
+    Radius,
+    Dae,
+}
+
+/// The engine, the session manager, their sockets, and the loop.
+pub struct Driver<T: TableSink, N: NeighbourSource> {
+    socket: UdpSocket,
+    radius_socket: Option<UdpSocket>,
+    dae_socket: Option<UdpSocket>,
     engine: Engine,
-    sink: S,
+    manager: SessionManager<T, N>,
     batch: usize,
     shutdown_timeout: Duration,
     stop_linger: Duration,
     rx: Vec<u8>,
     tx: Vec<u8>,
-    read_timeout: Option<Duration>,
-    nonblocking: bool,
     /// Tunnels the peer closed, lingering only to re-acknowledge its
     /// StopCCN, with when the engine drops them.
     peer_closed: HashMap<u16, Instant>,
 }
 
-impl<S: SessionSink> std::fmt::Debug for Driver<S> {
+impl<T: TableSink, N: NeighbourSource> std::fmt::Debug for Driver<T, N> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Driver")
             .field("socket", &self.socket)
             .field("engine", &self.engine)
+            .field("manager", &self.manager)
             .finish()
     }
 }
 
-impl<S: SessionSink> Driver<S> {
-    /// A driver for `engine` on a bound `socket`.
-    pub fn new(socket: UdpSocket, engine: Engine, sink: S, settings: &Settings) -> Self {
-        Self {
+impl<T: TableSink, N: NeighbourSource> Driver<T, N> {
+    /// A driver for `engine` and `manager` on a bound L2TP `socket`.
+    pub fn new(
+        socket: UdpSocket,
+        engine: Engine,
+        manager: SessionManager<T, N>,
+        settings: &Settings,
+    ) -> io::Result<Self> {
+        socket.set_nonblocking(true)?;
+        Ok(Self {
             socket,
+            radius_socket: None,
+            dae_socket: None,
             stop_linger: engine.config().stop_linger,
             engine,
-            sink,
+            manager,
             batch: settings.batch.max(1),
             shutdown_timeout: settings.shutdown_timeout,
             rx: vec![0; BUF_LEN],
             tx: vec![0; BUF_LEN],
-            read_timeout: None,
-            nonblocking: false,
             peer_closed: HashMap::new(),
-        }
+        })
+    }
+
+    /// Adds the RADIUS client socket (the manager must have a client).
+    pub fn with_radius_socket(mut self, socket: UdpSocket) -> io::Result<Self> {
+        socket.set_nonblocking(true)?;
+        self.radius_socket = Some(socket);
+        Ok(self)
+    }
+
+    /// Adds the DAE listener socket (the manager must have a server).
+    pub fn with_dae_socket(mut self, socket: UdpSocket) -> io::Result<Self> {
+        socket.set_nonblocking(true)?;
+        self.dae_socket = Some(socket);
+        Ok(self)
     }
 
     /// The engine (counters, tunnel counts).
@@ -163,14 +276,25 @@ impl<S: SessionSink> Driver<S> {
         &self.engine
     }
 
-    /// The socket's local address.
+    /// The session manager.
+    pub fn manager(&self) -> &SessionManager<T, N> {
+        &self.manager
+    }
+
+    /// The L2TP socket's local address.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.socket.local_addr()
     }
 
+    /// The DAE socket's local address, if any.
+    pub fn dae_addr(&self) -> Option<SocketAddr> {
+        self.dae_socket.as_ref().and_then(|s| s.local_addr().ok())
+    }
+
     /// Runs until `stop` is raised and the shutdown completes (every StopCCN
-    /// acknowledged, or `shutdown_timeout`). Returns whether the shutdown
-    /// was clean (`false`: the timeout cut it short).
+    /// acknowledged and every accounting record answered, or
+    /// `shutdown_timeout`). Returns whether the shutdown was clean
+    /// (`false`: the timeout cut it short).
     pub fn run(&mut self, stop: &AtomicBool) -> io::Result<bool> {
         let mut deadline: Option<Instant> = None;
         loop {
@@ -189,7 +313,7 @@ impl<S: SessionSink> Driver<S> {
             }
             if let Some(d) = deadline {
                 if self.shutdown_complete(t) {
-                    info!(stats = ?self.engine.stats(), "shutdown complete");
+                    info!(stats = ?self.engine.stats(), sessions = ?self.manager.stats(), "shutdown complete");
                     return Ok(true);
                 }
                 if t >= d {
@@ -198,15 +322,18 @@ impl<S: SessionSink> Driver<S> {
                             .engine
                             .tunnel_count()
                             .saturating_sub(self.peer_closed.len()),
+                        radius_pending = self.manager.radius().map_or(0, |r| r.pending_len()),
                         stats = ?self.engine.stats(),
-                        "shutdown timeout: exiting with StopCCNs unacknowledged"
+                        "shutdown timeout: exiting with StopCCNs or accounting unacknowledged"
                     );
                     return Ok(false);
                 }
             }
-            let mut wait = self
-                .engine
-                .poll_timeout()
+            let next = [self.engine.poll_timeout(), self.manager.poll_timeout()]
+                .into_iter()
+                .flatten()
+                .min();
+            let mut wait = next
                 .map_or(MAX_WAIT, |at| at.saturating_duration_since(t))
                 .min(MAX_WAIT);
             if let Some(d) = deadline {
@@ -215,53 +342,79 @@ impl<S: SessionSink> Driver<S> {
             self.receive(wait)?;
             let t = now();
             self.engine.handle_timeout(t);
+            self.manager.handle_timeout(t);
             self.flush(t)?;
         }
     }
 
-    /// Waits up to `wait` for a datagram, then reads what else is queued,
-    /// `batch` in all, feeding the engine.
+    /// Waits up to `wait` for any socket to be readable (poll(2)), then
+    /// reads up to `batch` datagrams from each readable one.
     fn receive(&mut self, wait: Duration) -> io::Result<()> {
-        let mut n = 0;
-        // SO_RCVTIMEO has microsecond resolution; below 1 ms, don't sleep.
-        if wait >= Duration::from_millis(1) {
-            self.set_nonblocking(false)?;
-            if self.read_timeout != Some(wait) {
-                self.socket.set_read_timeout(Some(wait))?;
-                self.read_timeout = Some(wait);
+        let ready = {
+            let mut fds = vec![PollFd::new(&self.socket, PollFlags::IN)];
+            let mut which = vec![Sock::L2tp];
+            if let Some(s) = &self.radius_socket {
+                fds.push(PollFd::new(s, PollFlags::IN));
+                which.push(Sock::Radius);
             }
-            match self.recv_one() {
-                Ok(true) => n += 1,
-                Ok(false) => return Ok(()),
-                Err(e) => return Err(e),
+            if let Some(s) = &self.dae_socket {
+                fds.push(PollFd::new(s, PollFlags::IN));
+                which.push(Sock::Dae);
             }
-        }
-        self.set_nonblocking(true)?;
-        while n < self.batch {
-            match self.recv_one() {
-                Ok(true) => n += 1,
-                Ok(false) => break,
-                Err(e) => return Err(e),
+            let ts = Timespec {
+                tv_sec: wait.as_secs() as i64,
+                tv_nsec: wait.subsec_nanos().into(),
+            };
+            match rustix::event::poll(&mut fds, Some(&ts)) {
+                Ok(_) => {}
+                Err(rustix::io::Errno::INTR) => return Ok(()),
+                Err(e) => return Err(e.into()),
+            }
+            fds.iter()
+                .zip(which)
+                .filter(|(f, _)| !f.revents().is_empty())
+                .map(|(_, w)| w)
+                .collect::<Vec<_>>()
+        };
+        for w in ready {
+            for _ in 0..self.batch {
+                if !self.recv_one(w)? {
+                    break;
+                }
             }
         }
         Ok(())
     }
 
-    fn set_nonblocking(&mut self, on: bool) -> io::Result<()> {
-        if self.nonblocking != on {
-            self.socket.set_nonblocking(on)?;
-            self.nonblocking = on;
-        }
-        Ok(())
-    }
-
-    /// One `recv_from`: `Ok(true)` if a datagram went to the engine,
-    /// `Ok(false)` if none was there (timeout, would block, interrupted).
-    fn recv_one(&mut self) -> io::Result<bool> {
-        match self.socket.recv_from(&mut self.rx) {
+    /// One `recv_from`: `Ok(true)` if a datagram was handled, `Ok(false)`
+    /// if none was there.
+    fn recv_one(&mut self, which: Sock) -> io::Result<bool> {
+        let sock = match which {
+            Sock::L2tp => &self.socket,
+            Sock::Radius => self.radius_socket.as_ref().expect("polled"),
+            Sock::Dae => self.dae_socket.as_ref().expect("polled"),
+        };
+        match sock.recv_from(&mut self.rx) {
             Ok((len, peer)) => {
                 let t = now();
-                self.engine.handle(t, peer, &self.rx[..len]);
+                let d = &self.rx[..len];
+                match which {
+                    Sock::L2tp if d.first().is_some_and(|b| b & 0x80 == 0) => {
+                        self.manager.handle_data(t, peer, d)
+                    }
+                    Sock::L2tp => {
+                        self.engine.handle(t, peer, d);
+                        // SessionUp reaches the manager before the next
+                        // datagram, which may be the session's first LCP
+                        // frame.
+                        while let Some(ev) = self.engine.poll_event() {
+                            self.log_event(t, &ev);
+                            self.manager.handle_event(t, &ev);
+                        }
+                    }
+                    Sock::Radius => self.manager.handle_radius(t, peer, d),
+                    Sock::Dae => self.manager.handle_dae(t, peer, d),
+                }
                 Ok(true)
             }
             Err(e)
@@ -283,39 +436,63 @@ impl<S: SessionSink> Driver<S> {
                 ) =>
             {
                 debug!(error = %e, "recv_from");
-                Ok(false)
+                Ok(true)
             }
             Err(e) => Err(e),
         }
     }
 
-    /// Sends everything the engine has queued and handles its events.
+    /// Sends everything the engine and the manager have queued, hands the
+    /// engine's events to the manager and the manager's commands to the
+    /// engine, until neither has more. PPP frames go out before a CDN
+    /// queued with them (LCP Terminate-Request, then CDN).
     fn flush(&mut self, t: Instant) -> io::Result<()> {
-        while let Some((peer, len)) = self.engine.poll_transmit(t, &mut self.tx) {
-            if let Err(e) = self.socket.send_to(&self.tx[..len], peer) {
-                // The reliable layer retransmits; a one-shot reply is lost.
-                match e.kind() {
-                    ErrorKind::WouldBlock
-                    | ErrorKind::Interrupted
-                    | ErrorKind::ConnectionRefused
-                    | ErrorKind::HostUnreachable
-                    | ErrorKind::NetworkUnreachable => {
-                        debug!(%peer, error = %e, "send_to failed")
-                    }
-                    _ => warn!(%peer, error = %e, "send_to failed"),
+        loop {
+            let mut progress = false;
+            while let Some(ev) = self.engine.poll_event() {
+                self.log_event(t, &ev);
+                self.manager.handle_event(t, &ev);
+                progress = true;
+            }
+            while let Some((peer, msg)) = self.manager.poll_transmit() {
+                send(&self.socket, &msg, peer);
+            }
+            while let Some(Command::CloseSession {
+                key,
+                result,
+                error,
+                message,
+            }) = self.manager.poll_command()
+            {
+                if let Err(e) = self.engine.close_session(t, key, result, error, &message) {
+                    debug!(?key, error = ?e, "close_session");
+                }
+                progress = true;
+            }
+            while let Some((peer, len)) = self.engine.poll_transmit(t, &mut self.tx) {
+                send(&self.socket, &self.tx[..len], peer);
+            }
+            while let Some((to, msg)) = self.manager.poll_radius_transmit() {
+                if let Some(s) = &self.radius_socket {
+                    send(s, &msg, to);
                 }
             }
+            while let Some((to, msg)) = self.manager.poll_dae_transmit() {
+                if let Some(s) = &self.dae_socket {
+                    send(s, &msg, to);
+                }
+            }
+            while self.manager.poll_event().is_some() {}
+            if !progress {
+                return Ok(());
+            }
         }
-        while let Some(ev) = self.engine.poll_event() {
-            self.log_event(t, &ev);
-            ev.dispatch(&mut self.sink);
-        }
-        Ok(())
     }
 
     fn shutdown_complete(&mut self, t: Instant) -> bool {
         self.peer_closed.retain(|_, until| *until > t);
         self.engine.tunnel_count() <= self.peer_closed.len()
+            && self.manager.radius().is_none_or(|r| r.pending_len() == 0)
     }
 
     fn log_event(&mut self, t: Instant, ev: &Event) {
@@ -434,7 +611,7 @@ mod tests {
     /// session come up, then the stop flag is raised. A `silent` LAC stops
     /// reading once its session is up, so our StopCCN is never acknowledged.
     fn loopback(silent: bool, shutdown_timeout: Duration) -> Loopback {
-        let mut settings = crate::config::parse("", "t").unwrap();
+        let mut settings = crate::config::parse(&crate::config::test_aaa(), "t").unwrap();
         settings.shutdown_timeout = shutdown_timeout;
         let sock = bind("127.0.0.1:0".parse().unwrap(), 1 << 20).unwrap();
         let lns_addr = sock.local_addr().unwrap();
@@ -443,9 +620,7 @@ mod tests {
         // The engine is not `Send` (its `Box<dyn RandomSource>`): build it
         // on the thread that runs it.
         let lns = std::thread::spawn(move || {
-            let rng = Box::new(OsRandom::new().unwrap());
-            let engine = Engine::new(settings.engine.clone(), rng);
-            let mut driver = Driver::new(sock, engine, LoggingSink, &settings);
+            let mut driver = assemble(&settings, sock).unwrap();
             let clean = driver.run(&stop2).unwrap();
             (clean, driver.engine().tunnel_count(), now())
         });

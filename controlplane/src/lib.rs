@@ -9,3 +9,4 @@ pub mod driver;
 pub mod l2tp;
 pub mod ppp;
 pub mod radius;
+pub mod session;

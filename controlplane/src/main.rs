@@ -17,8 +17,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use l2tpx_controlplane::config::{self, Settings};
-use l2tpx_controlplane::driver::{self, Driver, LoggingSink, OsRandom};
-use l2tpx_controlplane::l2tp::Engine;
+use l2tpx_controlplane::driver;
 use tracing::{error, info};
 
 const USAGE: &str = "\
@@ -118,15 +117,14 @@ fn run(settings: &Settings) -> Result<(), String> {
             .and_then(|_| signal_hook::flag::register(sig, Arc::clone(&stop)))
             .map_err(|e| format!("cannot install signal handlers: {e}"))?;
     }
-    let rng = OsRandom::new().map_err(|e| format!("cannot open /dev/urandom: {e}"))?;
     let socket = driver::bind(settings.listen, settings.recv_buffer_bytes)
         .map_err(|e| format!("cannot bind {}: {e}", settings.listen))?;
     let rcvbuf = socket2::SockRef::from(&socket)
         .recv_buffer_size()
         .unwrap_or(0);
+    let mut d = driver::assemble(settings, socket)?;
     let c = &settings.engine;
     let l = &c.limits;
-    let engine = Engine::new(c.clone(), Box::new(rng));
     info!(
         listen = %settings.listen,
         host_name = %c.host_name,
@@ -136,14 +134,17 @@ fn run(settings: &Settings) -> Result<(), String> {
         max_half_open = l.max_half_open,
         max_half_open_per_peer = l.max_half_open_per_peer,
         bank_bits = c.bank_bits,
-        slots = engine.ids().capacity(),
+        slots = d.engine().ids().capacity(),
         receive_window = c.receive_window,
         secrets = c.secrets.per_peer.len(),
         default_secret = c.secrets.default.is_some(),
         rcvbuf,
+        aaa = ?settings.aaa.mode,
+        users = settings.aaa.users.len(),
+        pools = settings.pools.len(),
+        table = ?settings.table.path,
         "controlplane listening"
     );
-    let mut d = Driver::new(socket, engine, LoggingSink, settings);
     let clean = d.run(&stop).map_err(|e| format!("socket error: {e}"))?;
     info!(clean, "controlplane exiting");
     Ok(())

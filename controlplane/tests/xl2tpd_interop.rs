@@ -295,8 +295,12 @@ impl Topo {
         let conf = self.dir.path().join("lns.toml");
         let mut text = format!(
             "[l2tp]\nlisten = \"{LNS_IP}:1701\"\nhost_name = \"l2tpx-test\"\n\n\
-             [log]\nlevel = \"debug\"\n\n[driver]\nshutdown_timeout_ms = 3000\n"
+             [log]\nlevel = \"debug\"\n\n[driver]\nshutdown_timeout_ms = 3000\n\n\
+             [aaa]\nmode = \"local\"\nusers_file = \"users\"\n\n\
+             [[pool]]\nname = \"default\"\nfirst = \"198.18.64.1\"\nlast = \"198.18.64.254\"\n"
         );
+        // xl2tpd's pppd cannot run here, so no user ever authenticates.
+        fs::write(self.dir.path().join("users"), "# none\n").unwrap();
         if let Some(s) = secret {
             text += &format!("\n[[l2tp.secret]]\npeer = \"{LAC_IP}\"\nsecret = \"{s}\"\n");
         }

@@ -21,6 +21,7 @@ mod index;
 mod reader;
 #[cfg(feature = "std")]
 mod shm;
+pub mod template;
 #[cfg(feature = "std")]
 mod writer;
 

@@ -139,6 +139,11 @@ impl IpcpNegotiator {
         self.assigned
     }
 
+    /// Overrides the DNS servers given to this peer (per-user settings).
+    pub fn set_dns(&mut self, dns: [Option<Ipv4Addr>; 2]) {
+        self.config.dns = dns;
+    }
+
     /// The peer's address as Ack'd (None when it asked for none).
     pub fn peer_address(&self) -> Option<Ipv4Addr> {
         self.peer_address

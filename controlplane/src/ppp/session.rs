@@ -357,6 +357,12 @@ impl PppSession {
         self.ipcp.negotiator_mut().set_assigned(Some(address));
     }
 
+    /// Overrides the DNS servers offered to this peer (RFC 1877), e.g. from
+    /// the user's entry; call before IPCP opens.
+    pub fn set_dns(&mut self, dns: [Option<Ipv4Addr>; 2]) {
+        self.ipcp.negotiator_mut().set_dns(dns);
+    }
+
     /// Takes an address from `pool` unless one is set; false when the pool
     /// is exhausted.
     pub fn assign_from(&mut self, pool: &mut impl AddressSource) -> bool {
