@@ -49,8 +49,12 @@ for _ in $(seq 50); do
   sleep 0.1
 done
 
-echo "[demo] starting l2tpx controlplane (examples/lns.toml)"
-ip netns exec "$lns" "$cp_bin" --config examples/lns.toml >"$work/lns.log" 2>&1 &
+echo "[demo] starting l2tpx controlplane (examples/lns.toml, table in $work)"
+# The example config as is, but with the session table in the demo's
+# scratch folder so nothing is left in /dev/shm.
+sed "s|^path = \"/dev/shm/l2tpx-sessions\"|path = \"$work/sessions\"|" examples/lns.toml >"$work/lns.toml"
+cp examples/users "$work/users"
+ip netns exec "$lns" "$cp_bin" --config "$work/lns.toml" >"$work/lns.log" 2>&1 &
 cp_pid=$!
 pids+=("$cp_pid")
 
