@@ -39,6 +39,7 @@ use crate::config::{BackendChoice, Config, XdpBindMode, FRAME_SIZE};
 use crate::ebpf::{self, AttachMode, Steering};
 use crate::neigh::{self, MacCell, Neighbours};
 use crate::pipeline::{Frame, PipelineConfig, Side, Verdict, BATCH_MAX};
+use crate::slowpath::{FrameAlloc, SlowAction, SlowPathConfig};
 use crate::worker::{run_afxdp, BatchEngine, WorkerCtx, WorkerSnapshot, WorkerStats, XdpPort};
 use crate::xsk::{self, BindMode, RingSizes, Umem, XskSocket};
 
@@ -298,11 +299,66 @@ fn send_batch(sock: &PacketSocket, bufs: &[Box<[u8]>], items: &[(usize, usize, u
     sent
 }
 
+/// Spare buffers for the slow path's fragments (AF_PACKET): committed
+/// ones are listed in `out` as (buffer, offset, len) for `send_batch`.
+struct PacketAlloc {
+    bufs: Vec<Box<[u8]>>,
+    used: usize,
+    out: Vec<(usize, usize, usize)>,
+}
+
+/// Fragment buffers per AF_PACKET worker.
+const PACKET_SPARE: usize = 256;
+
+impl PacketAlloc {
+    fn new() -> PacketAlloc {
+        PacketAlloc {
+            bufs: (0..PACKET_SPARE)
+                .map(|_| vec![0u8; FRAME_SIZE as usize].into_boxed_slice())
+                .collect(),
+            used: 0,
+            out: Vec::with_capacity(PACKET_SPARE),
+        }
+    }
+
+    /// Sends the committed fragments on `sock` and frees every buffer;
+    /// returns (sent, not sent).
+    fn flush(&mut self, sock: &PacketSocket) -> (u64, u64) {
+        let mut sent = 0;
+        for items in self.out.chunks(BATCH_MAX) {
+            sent += send_batch(sock, &self.bufs, items);
+        }
+        let total = self.out.len();
+        self.out.clear();
+        self.used = 0;
+        (sent as u64, (total - sent) as u64)
+    }
+}
+
+impl FrameAlloc for PacketAlloc {
+    fn available(&self) -> usize {
+        self.bufs.len() - self.used
+    }
+
+    fn alloc(&mut self) -> Option<(&mut [u8], usize)> {
+        let b = self.bufs.get_mut(self.used)?;
+        Some((&mut b[..], PACKET_HEADROOM))
+    }
+
+    fn commit(&mut self, _side: Side, offset: usize, len: usize) {
+        self.out.push((self.used, offset, len));
+        self.used += 1;
+    }
+
+    fn release(&mut self) {}
+}
+
 /// Runs the AF_PACKET loop until `ctx.stop` is set: the same batches and
 /// pipeline as AF_XDP, with a copy in and a copy out.
 pub fn run_afpacket(ctx: WorkerCtx, access: PacketSocket, core: PacketSocket) {
     let mut eng = BatchEngine::new(ctx);
     eng.pin();
+    let mut spare = PacketAlloc::new();
     let mut rx = [RxBatch::new(), RxBatch::new()];
     let mut to_core: Vec<(usize, usize, usize)> = Vec::with_capacity(BATCH_MAX);
     let mut to_access: Vec<(usize, usize, usize)> = Vec::with_capacity(BATCH_MAX);
@@ -344,11 +400,15 @@ pub fn run_afpacket(ctx: WorkerCtx, access: PacketSocket, core: PacketSocket) {
             };
             to_core.clear();
             to_access.clear();
-            for ((v, f), &i) in verdicts[..nv].iter().zip(&frames).zip(&index) {
-                match v {
+            for ((v, f), &i) in verdicts[..nv].iter().zip(frames.iter_mut()).zip(&index) {
+                match *v {
                     Verdict::TxCore => to_core.push((i, f.offset, f.len)),
                     Verdict::TxAccess => to_access.push((i, f.offset, f.len)),
-                    Verdict::Punt(_) => eng.io.slow_path += 1,
+                    Verdict::Punt(r) => match eng.punt(f, r, &mut spare) {
+                        SlowAction::Tx(Side::Core) => to_core.push((i, f.offset, f.len)),
+                        SlowAction::Tx(Side::Access) => to_access.push((i, f.offset, f.len)),
+                        SlowAction::Recycle => {}
+                    },
                     Verdict::Drop(_) => {}
                 }
             }
@@ -362,6 +422,12 @@ pub fn run_afpacket(ctx: WorkerCtx, access: PacketSocket, core: PacketSocket) {
             eng.io.tx_core += c as u64;
             eng.io.tx_access += a as u64;
             eng.io.tx_full += (to_core.len() - c + to_access.len() - a) as u64;
+            if !spare.out.is_empty() {
+                let access_sock = if side == Side::Access { sock } else { other };
+                let (sent, lost) = spare.flush(access_sock);
+                eng.io.tx_access += sent;
+                eng.io.tx_full += lost;
+            }
         }
         if work > 0 {
             eng.publish();
@@ -464,6 +530,51 @@ impl SubscriberSync {
         }
         Ok(r)
     }
+}
+
+/// The first IPv4 address and the first global (not link-local) IPv6
+/// address of interface `ifname`, from `getifaddrs` (the ICMP errors'
+/// default source addresses, D20).
+pub fn interface_addrs(ifname: &str) -> (Option<Ipv4Addr>, Option<Ipv6Addr>) {
+    let mut head: *mut libc::ifaddrs = std::ptr::null_mut();
+    // SAFETY: getifaddrs fills `head` with a list we free below.
+    if unsafe { libc::getifaddrs(&mut head) } != 0 {
+        return (None, None);
+    }
+    let (mut v4, mut v6) = (None, None);
+    let mut cur = head;
+    while !cur.is_null() {
+        // SAFETY: a node of the list getifaddrs returned, alive until
+        // freeifaddrs; its name is a C string, its address (if any) a
+        // sockaddr of the family it says.
+        unsafe {
+            let ifa = &*cur;
+            cur = ifa.ifa_next;
+            if ifa.ifa_addr.is_null() || ifa.ifa_name.is_null() {
+                continue;
+            }
+            if std::ffi::CStr::from_ptr(ifa.ifa_name).to_bytes() != ifname.as_bytes() {
+                continue;
+            }
+            match i32::from((*ifa.ifa_addr).sa_family) {
+                libc::AF_INET if v4.is_none() => {
+                    let sin = &*(ifa.ifa_addr as *const libc::sockaddr_in);
+                    v4 = Some(Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr)));
+                }
+                libc::AF_INET6 if v6.is_none() => {
+                    let sin6 = &*(ifa.ifa_addr as *const libc::sockaddr_in6);
+                    let a = Ipv6Addr::from(sin6.sin6_addr.s6_addr);
+                    if a.segments()[0] & 0xffc0 != 0xfe80 && !a.is_loopback() {
+                        v6 = Some(a);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    // SAFETY: the list from getifaddrs, freed once.
+    unsafe { libc::freeifaddrs(head) };
+    (v4, v6)
 }
 
 fn v6_of(p: [u8; 8]) -> Ipv6Addr {
@@ -650,6 +761,19 @@ impl Dataplane {
         };
         dp.sync_subscribers()?;
 
+        let (if_v4, if_v6) = interface_addrs(&cfg.core_if);
+        let slow = SlowPathConfig {
+            source_v4: cfg.icmp_source.or(if_v4),
+            source_v6: cfg.icmp_source_v6.or(if_v6),
+            rate: cfg.icmp_rate,
+            burst: cfg.icmp_burst,
+        };
+        tracing::info!(
+            source_v4 = ?slow.source_v4,
+            source_v6 = ?slow.source_v6,
+            rate = slow.rate,
+            "slow path: ICMP errors"
+        );
         let mut pipeline = PipelineConfig::new(core_mac, [0; 6]);
         pipeline.verify_udp_checksum = cfg.verify_udp_checksum;
         let ncpu = core_affinity::get_core_ids().map_or(1, |v| v.len().max(1));
@@ -667,6 +791,7 @@ impl Dataplane {
                 cfg.cpus[q as usize % cfg.cpus.len()]
             }),
             idle_spins: cfg.idle_spins,
+            slow,
         };
         let mut spawned = Vec::new();
         match ports {

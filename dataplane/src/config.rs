@@ -8,9 +8,11 @@
 //! core_gateway = "192.0.2.1"    # the core next hop (its MAC is resolved)
 //! backend = "auto"              # "auto" | "afxdp" | "afpacket"
 //! umem_frames = 8192            # per worker, 4096 bytes each
+//! icmp_source = "192.0.2.2"     # ICMP errors' source (default: core_if's)
+//! icmp_rate = 1000              # ICMP errors per second per worker
 //! ```
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -114,6 +116,21 @@ pub struct Config {
     /// 0: never sleep (pure busy polling).
     #[serde(default = "defaults::idle_spins")]
     pub idle_spins: u32,
+    /// Source address of the ICMPv4 errors the slow path sends (Time
+    /// Exceeded, Fragmentation Needed); default: the core interface's
+    /// first IPv4 address (D20).
+    #[serde(default)]
+    pub icmp_source: Option<Ipv4Addr>,
+    /// Source address of the ICMPv6 errors; default: the core interface's
+    /// first global IPv6 address, and none are sent without one.
+    #[serde(default)]
+    pub icmp_source_v6: Option<Ipv6Addr>,
+    /// ICMP errors per second per worker (RFC 1812 §4.3.2.8; 0: none).
+    #[serde(default = "defaults::icmp_rate")]
+    pub icmp_rate: u32,
+    /// How many ICMP errors may leave at once after a quiet period.
+    #[serde(default = "defaults::icmp_burst")]
+    pub icmp_burst: u32,
 }
 
 /// The size of a UMEM frame (and an AF_PACKET buffer).
@@ -143,6 +160,12 @@ mod defaults {
     }
     pub fn idle_spins() -> u32 {
         20_000
+    }
+    pub fn icmp_rate() -> u32 {
+        crate::slowpath::DEFAULT_ICMP_RATE
+    }
+    pub fn icmp_burst() -> u32 {
+        crate::slowpath::DEFAULT_ICMP_BURST
     }
 }
 
@@ -193,6 +216,10 @@ impl Config {
             stats_interval_s: defaults::stats_interval_s(),
             neigh_refresh_s: defaults::neigh_refresh_s(),
             idle_spins: defaults::idle_spins(),
+            icmp_source: None,
+            icmp_source_v6: None,
+            icmp_rate: defaults::icmp_rate(),
+            icmp_burst: defaults::icmp_burst(),
         }
     }
 

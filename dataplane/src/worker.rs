@@ -9,7 +9,9 @@
 //!        ▶ Frames ▶ process_batch (TableReader) ▶ verdicts
 //!        ▶ TxCore → core TX ring, TxAccess → access TX ring (same chunk,
 //!          descriptor moved: no copy)
-//!        ▶ Drop → free list; Punt → slow path (counted, then free list)
+//!        ▶ Drop → free list; Punt → slow path (ICMP errors written into
+//!          the punted chunk and sent; fragments in chunks from the free
+//!          list; everything else back to the free list)
 //!        ▶ counters once per batch (table rows + WorkerStats)
 //!     reap both completion rings → free list; refill both fill rings
 //!     kick TX (sendto) only if the ring has work and need_wakeup is set
@@ -17,8 +19,8 @@
 //! }
 //! ```
 //!
-//! The slow path for punted frames (ICMP errors, fragmentation) is not
-//! built: punts are counted by reason and recycled.
+//! The slow path for punted frames (ICMP errors, fragmentation) is
+//! [`crate::slowpath`] (decision D20), run by [`BatchEngine::punt`].
 //!
 //! [`BatchEngine`] is the part shared with the AF_PACKET backend: the
 //! pipeline call, the gateway MAC refresh and the counters.
@@ -26,6 +28,7 @@
 use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Instant;
 
 use l2tpx_table::TableReader;
 
@@ -35,6 +38,7 @@ use crate::pipeline::{
     process_batch, BatchResult, CounterSink, Direction, DropReason, Frame, PipelineConfig,
     PuntReason, Side, Verdict, WorkerCounters, BATCH_MAX,
 };
+use crate::slowpath::{FrameAlloc, SlowAction, SlowOutcome, SlowPath, SlowPathConfig};
 use crate::xsk::{wait_readable, Desc, Umem, XskSocket};
 
 const R: Ordering = Ordering::Relaxed;
@@ -54,7 +58,8 @@ pub struct IoCounters {
     pub tx_full: u64,
     /// Upstream frames dropped because the core gateway's MAC is unknown.
     pub no_gateway: u64,
-    /// Frames handed to the slow path (for now: counted and recycled).
+    /// Frames handed to the slow path (its outcomes are in
+    /// [`WorkerSnapshot::slow`]).
     pub slow_path: u64,
     /// `sendto` kicks of a TX ring.
     pub tx_kicks: u64,
@@ -70,6 +75,7 @@ pub struct IoCounters {
 pub struct WorkerStats {
     pipeline: [AtomicU64; PIPE_WORDS],
     io: [AtomicU64; IO_WORDS],
+    slow: [AtomicU64; SlowOutcome::COUNT],
 }
 
 const PIPE_WORDS: usize = 4 + PuntReason::COUNT + DropReason::COUNT;
@@ -82,9 +88,16 @@ pub struct WorkerSnapshot {
     pub pipeline: WorkerCounters,
     /// The I/O counters.
     pub io: IoCounters,
+    /// The slow path's outcomes, by [`SlowOutcome`] index.
+    pub slow: [u64; SlowOutcome::COUNT],
 }
 
 impl WorkerSnapshot {
+    /// The slow-path counter of `o`.
+    pub fn slow(&self, o: SlowOutcome) -> u64 {
+        self.slow[o.index()]
+    }
+
     /// Adds `o` into `self` (for a total over workers).
     pub fn add(&mut self, o: &WorkerSnapshot) {
         let p = &mut self.pipeline;
@@ -109,6 +122,9 @@ impl WorkerSnapshot {
         a.tx_kicks += b.tx_kicks;
         a.ignored += b.ignored;
         a.bad_desc += b.bad_desc;
+        for (a, b) in self.slow.iter_mut().zip(&o.slow) {
+            *a += b;
+        }
     }
 
     /// Drops of every pipeline reason, summed.
@@ -123,7 +139,10 @@ impl WorkerSnapshot {
 }
 
 impl WorkerStats {
-    fn publish(&self, p: &WorkerCounters, io: &IoCounters) {
+    fn publish(&self, p: &WorkerCounters, io: &IoCounters, slow: &[u64; SlowOutcome::COUNT]) {
+        for (a, &v) in self.slow.iter().zip(slow) {
+            a.store(v, R);
+        }
         let words = [p.batches, p.rx, p.tx_core, p.tx_access]
             .into_iter()
             .chain(p.punts)
@@ -175,6 +194,7 @@ impl WorkerStats {
                 ignored: i[8],
                 bad_desc: i[9],
             },
+            slow: std::array::from_fn(|k| self.slow[k].load(R)),
         }
     }
 }
@@ -214,6 +234,8 @@ pub struct WorkerCtx {
     pub cpu: Option<usize>,
     /// Idle rounds before sleeping in poll() (0: never).
     pub idle_spins: u32,
+    /// The slow path's settings (ICMP source addresses and rate limit).
+    pub slow: SlowPathConfig,
 }
 
 /// The backend-independent half of a worker: runs a batch through the
@@ -223,6 +245,8 @@ pub struct BatchEngine {
     cfg: PipelineConfig,
     gw_raw: u64,
     out: BatchResult,
+    slow: SlowPath,
+    epoch: Instant,
     /// The pipeline's counters (private; published once per round).
     pub counters: WorkerCounters,
     /// The I/O counters (private; published once per round).
@@ -233,11 +257,14 @@ impl BatchEngine {
     /// An engine for `ctx`.
     pub fn new(ctx: WorkerCtx) -> BatchEngine {
         let cfg = ctx.pipeline;
+        let slow = SlowPath::new(ctx.slow);
         let mut e = BatchEngine {
             ctx,
             cfg,
             gw_raw: 0,
             out: BatchResult::default(),
+            slow,
+            epoch: monotonic(),
             counters: WorkerCounters::default(),
             io: IoCounters::default(),
         };
@@ -288,6 +315,7 @@ impl BatchEngine {
         }
         self.refresh_gateway();
         let table = &*self.ctx.table;
+        prefetch_batch(frames, table);
         match table.counters(self.ctx.index) {
             Some(row) => {
                 process_batch(frames, table, &self.cfg, &mut self.out, &mut TableSink(row));
@@ -314,10 +342,52 @@ impl BatchEngine {
         &self.out.verdicts[..n]
     }
 
+    /// Runs the slow path on a frame the last batch punted for `reason`:
+    /// an ICMP error is written into the frame itself
+    /// ([`SlowAction::Tx`]; a core-side one becomes a recycle while the
+    /// gateway's MAC is unknown, counted in [`IoCounters::no_gateway`]);
+    /// fragments are taken from `alloc` and committed to it.
+    pub fn punt<A: FrameAlloc + ?Sized>(
+        &mut self,
+        frame: &mut Frame<'_>,
+        reason: PuntReason,
+        alloc: &mut A,
+    ) -> SlowAction {
+        self.io.slow_path += 1;
+        let now_ns = self.epoch.elapsed().as_nanos() as u64;
+        let table = &*self.ctx.table;
+        let a = match table.counters(self.ctx.index) {
+            Some(row) => self.slow.handle(
+                frame,
+                reason,
+                table,
+                &self.cfg,
+                now_ns,
+                alloc,
+                &mut TableSink(row),
+            ),
+            None => self
+                .slow
+                .handle(frame, reason, table, &self.cfg, now_ns, alloc, &mut ()),
+        };
+        if a == SlowAction::Tx(Side::Core) && self.gw_raw == 0 {
+            self.io.no_gateway += 1;
+            return SlowAction::Recycle;
+        }
+        a
+    }
+
+    /// The slow path's counters, by [`SlowOutcome`] index.
+    pub fn slow_counters(&self) -> &[u64; SlowOutcome::COUNT] {
+        self.slow.counters()
+    }
+
     /// Publishes the counters to [`WorkerStats`].
     #[inline]
     pub fn publish(&self) {
-        self.ctx.stats.publish(&self.counters, &self.io);
+        self.ctx
+            .stats
+            .publish(&self.counters, &self.io, self.slow.counters());
     }
 
     /// Pins the calling thread to the context's CPU, if any.
@@ -327,6 +397,148 @@ impl BatchEngine {
             if !ok {
                 tracing::warn!(worker = self.ctx.index, cpu, "could not pin the worker");
             }
+        }
+    }
+}
+
+/// Prefetches what the pipeline is about to look up for a batch, so that
+/// the cache misses of its 64 lookups overlap instead of queueing one by
+/// one (VPP style; a large table is memory-latency bound, D20):
+///
+/// 1. upstream frames: the session slot named by the L2TP tunnel and
+///    session IDs; downstream frames: the address index entry of the
+///    destination;
+/// 2. downstream IPv4 frames: the slot that index entry points at
+///    (`ipv4_hint`; its line is on its way after pass 1).
+///
+/// Only fixed-offset parsing (Ethernet with at most one tag, the IPv4
+/// IHL, the L2TP L bit): a frame that does not parse is just not
+/// prefetched; the pipeline does the real checks.
+#[inline]
+pub fn prefetch_batch(frames: &[Frame<'_>], table: &TableReader) {
+    let bank_bits = l2tpx_table::SessionLookup::bank_bits(table);
+    let mut any_v4 = false;
+    for f in frames {
+        let p = f.packet();
+        let Some((l3, ethertype)) = eth_l3(p) else {
+            continue;
+        };
+        match (f.from, ethertype) {
+            (Side::Access, 0x0800) => {
+                if let Some((t, s)) = l2tp_ids(p, l3) {
+                    table.prefetch_slot(l2tpx_table::slot_index(t, s, bank_bits));
+                }
+            }
+            (Side::Core, 0x0800) => {
+                if let Some(d) = p.get(l3 + 16..l3 + 20) {
+                    table.prefetch_ipv4(std::net::Ipv4Addr::new(d[0], d[1], d[2], d[3]));
+                    any_v4 = true;
+                }
+            }
+            (Side::Core, 0x86dd) => {
+                if let Some(d) = p
+                    .get(l3 + 24..l3 + 40)
+                    .and_then(|d| <&[u8; 16]>::try_from(d).ok())
+                {
+                    table.prefetch_ipv6(d);
+                }
+            }
+            _ => {}
+        }
+    }
+    if !any_v4 {
+        return;
+    }
+    for f in frames.iter().filter(|f| f.from == Side::Core) {
+        let p = f.packet();
+        if let Some((l3, 0x0800)) = eth_l3(p) {
+            if let Some(d) = p.get(l3 + 16..l3 + 20) {
+                if let Some(slot) = table.ipv4_hint(std::net::Ipv4Addr::new(d[0], d[1], d[2], d[3]))
+                {
+                    table.prefetch_slot(slot);
+                }
+            }
+        }
+    }
+}
+
+#[inline(always)]
+fn eth_l3(p: &[u8]) -> Option<(usize, u16)> {
+    match *p {
+        [_, _, _, _, _, _, _, _, _, _, _, _, 0x81, 0x00, _, _, t0, t1, ..] => {
+            Some((18, u16::from_be_bytes([t0, t1])))
+        }
+        [_, _, _, _, _, _, _, _, _, _, _, _, t0, t1, ..] => {
+            Some((14, u16::from_be_bytes([t0, t1])))
+        }
+        _ => None,
+    }
+}
+
+/// The L2TP tunnel and session IDs of an Eth/IPv4/UDP/L2TP data frame
+/// whose IPv4 header starts at `l3`.
+#[inline(always)]
+fn l2tp_ids(p: &[u8], l3: usize) -> Option<(u16, u16)> {
+    let ihl = usize::from(*p.get(l3)? & 0x0f) * 4;
+    let l2tp = l3 + ihl + 8;
+    let flags = *p.get(l2tp)?;
+    let at = l2tp + if flags & 0x40 != 0 { 4 } else { 2 };
+    match *p.get(at..at + 4)? {
+        [t0, t1, s0, s1] => Some((u16::from_be_bytes([t0, t1]), u16::from_be_bytes([s0, s1]))),
+        _ => None,
+    }
+}
+
+/// The worker's clock, read once per punted frame (drivers may read the
+/// clock; the slow path itself takes `now` as a parameter).
+#[allow(clippy::disallowed_methods)]
+fn monotonic() -> Instant {
+    Instant::now()
+}
+
+/// Fragments' frames from the UMEM free list; committed ones become
+/// access-side TX descriptors in `out`.
+struct UmemAlloc<'a> {
+    umem: &'a Umem,
+    free: &'a mut Vec<u64>,
+    out: &'a mut Vec<Desc>,
+    cur: Option<u64>,
+}
+
+impl FrameAlloc for UmemAlloc<'_> {
+    fn available(&self) -> usize {
+        self.free.len()
+    }
+
+    fn alloc(&mut self) -> Option<(&mut [u8], usize)> {
+        let chunk = self.free.pop()?;
+        // SAFETY: a chunk from the free list is in no ring and no other
+        // live slice: it is ours until committed or released.
+        match unsafe { self.umem.chunk_mut(chunk) } {
+            Some(buf) => {
+                self.cur = Some(chunk);
+                Some((buf, crate::pipeline::HEADROOM))
+            }
+            None => {
+                self.free.push(chunk);
+                None
+            }
+        }
+    }
+
+    fn commit(&mut self, _side: Side, offset: usize, len: usize) {
+        if let Some(chunk) = self.cur.take() {
+            self.out.push(Desc {
+                addr: chunk + offset as u64,
+                len: len as u32,
+                options: 0,
+            });
+        }
+    }
+
+    fn release(&mut self) {
+        if let Some(chunk) = self.cur.take() {
+            self.free.push(chunk);
         }
     }
 }
@@ -367,6 +579,8 @@ pub fn run_afxdp(ctx: WorkerCtx, port: XdpPort) {
     let mut frames: Vec<Frame<'_>> = Vec::with_capacity(BATCH_MAX);
     let mut chunks = [0u64; BATCH_MAX];
     let mut verdicts = [Verdict::TxCore; BATCH_MAX];
+    // Fragments made by the slow path, for the access TX ring.
+    let mut frag_tx: Vec<Desc> = Vec::with_capacity(4 * BATCH_MAX);
     let mut pend = Pending {
         to_core: [Desc::default(); BATCH_MAX],
         n_core: 0,
@@ -421,11 +635,30 @@ pub fn run_afxdp(ctx: WorkerCtx, port: XdpPort) {
                 verdicts[..v.len()].copy_from_slice(v);
                 v.len()
             };
-            for ((v, f), &chunk) in verdicts[..nv].iter().zip(frames.iter()).zip(&chunks) {
-                let d = Desc {
+            for ((v, f), &chunk) in verdicts[..nv].iter().zip(frames.iter_mut()).zip(&chunks) {
+                let mut d = Desc {
                     addr: chunk + f.offset as u64,
                     len: f.len as u32,
                     options: 0,
+                };
+                let v = match *v {
+                    Verdict::Punt(r) => {
+                        let mut alloc = UmemAlloc {
+                            umem: &umem,
+                            free: &mut free,
+                            out: &mut frag_tx,
+                            cur: None,
+                        };
+                        let a = eng.punt(f, r, &mut alloc);
+                        d.addr = chunk + f.offset as u64;
+                        d.len = f.len as u32;
+                        match a {
+                            SlowAction::Tx(Side::Core) => Verdict::TxCore,
+                            SlowAction::Tx(Side::Access) => Verdict::TxAccess,
+                            SlowAction::Recycle => Verdict::Punt(r),
+                        }
+                    }
+                    v => v,
                 };
                 match v {
                     Verdict::TxCore => {
@@ -436,11 +669,7 @@ pub fn run_afxdp(ctx: WorkerCtx, port: XdpPort) {
                         pend.to_access[pend.n_access] = d;
                         pend.n_access += 1;
                     }
-                    Verdict::Punt(_) => {
-                        eng.io.slow_path += 1;
-                        free.push(chunk);
-                    }
-                    Verdict::Drop(_) => free.push(chunk),
+                    Verdict::Punt(_) | Verdict::Drop(_) => free.push(chunk),
                 }
             }
             frames.clear();
@@ -459,6 +688,11 @@ pub fn run_afxdp(ctx: WorkerCtx, port: XdpPort) {
             );
             pend.n_core = 0;
             pend.n_access = 0;
+            if !frag_tx.is_empty() {
+                eng.io.tx_access +=
+                    enqueue_tx(&mut access, &frag_tx, &mut free, &mut eng.io.tx_full);
+                frag_tx.clear();
+            }
         }
         // Completions first, so the frames they return can refill.
         for sock in [&mut access, &mut core] {

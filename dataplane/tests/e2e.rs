@@ -546,3 +546,207 @@ fn e2e_auto_falls_back_to_afpacket_when_afxdp_cannot_bind() {
     check_counters(&dp, &w, &tally, false);
     in_ns(&t.lns, move || dp.shutdown());
 }
+
+/// A raw ICMP socket (it receives a copy of every ICMP datagram the
+/// namespace's kernel gets, IP header included).
+struct IcmpSock(std::os::fd::OwnedFd);
+
+impl IcmpSock {
+    fn open() -> IcmpSock {
+        use std::os::fd::FromRawFd;
+        // SAFETY: plain syscalls; the fd is checked and then owned.
+        unsafe {
+            let fd = libc::socket(libc::AF_INET, libc::SOCK_RAW, libc::IPPROTO_ICMP);
+            assert!(
+                fd >= 0,
+                "raw ICMP socket: {}",
+                std::io::Error::last_os_error()
+            );
+            let tv = libc::timeval {
+                tv_sec: 0,
+                tv_usec: 100_000,
+            };
+            libc::setsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                libc::SO_RCVTIMEO,
+                (&tv as *const libc::timeval).cast(),
+                std::mem::size_of::<libc::timeval>() as libc::socklen_t,
+            );
+            IcmpSock(std::os::fd::OwnedFd::from_raw_fd(fd))
+        }
+    }
+
+    fn recv(&self) -> Option<Vec<u8>> {
+        use std::os::fd::AsRawFd;
+        let mut buf = [0u8; 2048];
+        // SAFETY: a buffer of the length passed.
+        let n = unsafe { libc::recv(self.0.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+        (n > 0).then(|| buf[..n as usize].to_vec())
+    }
+}
+
+/// `ip` with DF and TTL as given and its header checksum recomputed.
+fn with_df_ttl(mut ip: Vec<u8>, df: bool, ttl: u8) -> Vec<u8> {
+    let mut p = l2tpx_wire::ipv4::Packet::new_unchecked(&mut ip[..]);
+    p.set_dont_frag(df);
+    p.set_ttl(ttl);
+    p.fill_checksum();
+    ip
+}
+
+fn icmp_checksum_ok(icmp: &[u8]) -> bool {
+    l2tpx_wire::checksum::data(icmp) == 0xffff
+}
+
+/// The slow path on real interfaces (AF_XDP): a downstream packet with DF
+/// larger than the session MTU gets an ICMP Fragmentation Needed (MTU
+/// 1460) back at the CORE sender; one without DF arrives at the LAC in two
+/// fragments that reassemble to it; a TTL-1 upstream packet gets a Time
+/// Exceeded back at the LAC inside L2TP. The ICMP source is the LNS's core
+/// address, found on the core interface (no `icmp_source` configured).
+#[test]
+fn e2e_afxdp_slow_path_icmp_and_fragments() {
+    use l2tpx_dataplane::slowpath::SlowOutcome;
+    let test = "e2e_afxdp_slow_path_icmp_and_fragments";
+    if skip_unavailable(test) {
+        return;
+    }
+    let t = Topo::new(1).expect("topology");
+    let table = TempTable::new("slow");
+    let _w = publish_sessions(&t, &table);
+    let reader = Arc::new(TableReader::open(&table.path).unwrap());
+    let cfg = config(&t, &table, BackendChoice::Afxdp);
+    let Some(dp) = start(test, &t, &cfg, reader) else {
+        return;
+    };
+    let ep = endpoints(&t);
+    let icmp = in_ns(&t.core, IcmpSock::open);
+    let lns_addr = SocketAddrV4::new(LNS_ACC_IP, L2TP_PORT);
+
+    // 0. Wait until the workers forward: each check below sends a single
+    //    packet, which is lost if it arrives before the sockets are live.
+    let mut buf = [0u8; 4096];
+    let probe = inner_udp(CORE_IP, subscriber(1), CORE_PORT, SUB_PORT, 76, 20);
+    let mut live = false;
+    for _ in 0..50 {
+        ep.core_raw
+            .send(&eth(t.lns_core_mac, t.core_mac, 0x0800, &probe))
+            .unwrap();
+        if ep.lac.recv_from(&mut buf).is_ok() {
+            live = true;
+            break;
+        }
+    }
+    assert!(live, "data plane never forwarded: {:?}", dp.total());
+    while ep.lac.recv_from(&mut buf).is_ok() {}
+
+    // 1. DF, 1480 bytes > MTU 1460: Fragmentation Needed at CORE.
+    let big = inner_udp(CORE_IP, subscriber(1), CORE_PORT, SUB_PORT, 77, 1448);
+    assert_eq!(big.len(), 1480);
+    let big_df = with_df_ttl(big.clone(), true, 64);
+    ep.core_raw
+        .send(&eth(t.lns_core_mac, t.core_mac, 0x0800, &big_df))
+        .unwrap();
+    let mut got = None;
+    for _ in 0..30 {
+        match icmp.recv() {
+            Some(p) if p.len() >= 56 && p[20] == 3 => {
+                got = Some(p);
+                break;
+            }
+            _ => {}
+        }
+    }
+    let p = got.unwrap_or_else(|| panic!("no ICMP frag needed at CORE: {:?}", dp.total()));
+    assert_eq!(
+        &p[12..16],
+        &LNS_CORE_IP.octets(),
+        "from the LNS core address"
+    );
+    assert_eq!(&p[16..20], &CORE_IP.octets());
+    assert_eq!(
+        (p[20], p[21]),
+        (3, 4),
+        "Destination Unreachable, frag needed"
+    );
+    assert_eq!(u16::from_be_bytes([p[26], p[27]]), 1460, "next-hop MTU");
+    assert!(icmp_checksum_ok(&p[20..]));
+    assert_eq!(&p[28..56], &big_df[..28], "quotes header + 8 bytes");
+
+    // 2. No DF: two fragments at the LAC, reassembling to the original
+    //    (TTL 63).
+    let big_nodf = with_df_ttl(big, false, 64);
+    ep.core_raw
+        .send(&eth(t.lns_core_mac, t.core_mac, 0x0800, &big_nodf))
+        .unwrap();
+    let mut frags: Vec<Vec<u8>> = Vec::new();
+    for _ in 0..20 {
+        if frags.len() == 2 {
+            break;
+        }
+        if let Ok((n, _)) = ep.lac.recv_from(&mut buf) {
+            assert_eq!(
+                &buf[..10],
+                &[0, 2, 0x40, 0x01, 0x80, 0x01, 0xff, 0x03, 0x00, 0x21]
+            );
+            frags.push(buf[10..n].to_vec());
+        }
+    }
+    assert_eq!(frags.len(), 2, "two fragments: {:?}", dp.total());
+    frags.sort_by_key(|f| u16::from_be_bytes([f[6], f[7]]) & 0x1fff);
+    let mut data = Vec::new();
+    for (k, f) in frags.iter().enumerate() {
+        let p = l2tpx_wire::ipv4::Packet::new_checked(&f[..]).unwrap();
+        assert!(p.verify_checksum());
+        assert!(f.len() <= 1460);
+        assert_eq!(p.more_frags(), k == 0);
+        assert_eq!(usize::from(p.frag_offset()), data.len());
+        assert_eq!(p.ttl(), 63);
+        data.extend_from_slice(p.payload());
+    }
+    assert_eq!(data, big_nodf[20..], "reassembled payload");
+
+    // 3. TTL 1 upstream: Time Exceeded back to the subscriber in L2TP.
+    let up = with_df_ttl(
+        inner_udp(subscriber(1), CORE_IP, 4001, CORE_PORT, 78, 20),
+        false,
+        1,
+    );
+    ep.lac
+        .send_to(&l2tp_data(OUR_TUNNEL, 1, &up), lns_addr)
+        .unwrap();
+    let mut te = None;
+    for _ in 0..20 {
+        if let Ok((n, _)) = ep.lac.recv_from(&mut buf) {
+            te = Some(buf[..n].to_vec());
+            break;
+        }
+    }
+    let m = te.unwrap_or_else(|| panic!("no Time Exceeded at the LAC: {:?}", dp.total()));
+    assert_eq!(
+        &m[..10],
+        &[0, 2, 0x40, 0x01, 0x80, 0x01, 0xff, 0x03, 0x00, 0x21]
+    );
+    let ip = &m[10..];
+    let p = l2tpx_wire::ipv4::Packet::new_checked(ip).unwrap();
+    assert!(p.verify_checksum());
+    assert_eq!(p.src_addr(), LNS_CORE_IP);
+    assert_eq!(p.dst_addr(), subscriber(1));
+    assert_eq!(p.ttl(), 64);
+    assert_eq!((ip[20], ip[21]), (11, 0), "Time Exceeded in transit");
+    assert!(icmp_checksum_ok(&ip[20..usize::from(p.total_len())]));
+    assert_eq!(&ip[28..56], &up[..28]);
+
+    assert!(wait_for(Duration::from_secs(2), || {
+        dp.total().slow(SlowOutcome::IcmpTimeExceeded) == 1
+    }));
+    let s = dp.total();
+    assert_eq!(s.slow(SlowOutcome::IcmpFragNeeded), 1, "{s:?}");
+    assert_eq!(s.slow(SlowOutcome::Fragmented), 1);
+    assert_eq!(s.slow(SlowOutcome::FragmentsSent), 2);
+    assert_eq!(s.slow(SlowOutcome::IcmpTimeExceeded), 1);
+    assert_eq!(s.io.slow_path, 3);
+    eprintln!("{test}: {}: {s:?}", dp.backend());
+    in_ns(&t.lns, move || dp.shutdown());
+}

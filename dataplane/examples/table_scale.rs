@@ -1,0 +1,207 @@
+//! Pipeline throughput against the real session table (issue 5 §5 d):
+//! `SESSIONS` sessions published into a table file in a temp dir, a real
+//! `TableReader`, batches of 64 frames for uniformly random sessions, the
+//! per-session counters going into the table's counter row as the worker
+//! does. Compare 1,000 with 1,048,576 sessions.
+//!
+//! ```text
+//! cargo build --release -p l2tpx-dataplane --example table_scale
+//! target/release/examples/table_scale SESSIONS up|down BATCHES [--no-prefetch] [--no-counters]
+//! valgrind --tool=callgrind --collect-atstart=no --toggle-collect='table_scale::run' \
+//!     target/release/examples/table_scale 1048576 up 2000
+//! ```
+//!
+//! Per batch the frames are restored (the pristine packet copied back and
+//! the session's IDs or address patched in: not timed), then
+//! `prefetch_batch` (unless `--no-prefetch`) and `process_batch` are timed
+//! together. Prints the median and mean ns per packet over the batches and
+//! the packet rate the mean gives.
+
+use std::net::Ipv4Addr;
+
+use l2tpx_dataplane::pipeline::testing::{ipv4_packet, net, L2tpFrame, SessionSpec, Transport};
+use l2tpx_dataplane::pipeline::{
+    process_batch, BatchResult, CounterSink, Direction, Frame, PipelineConfig, Side, Verdict,
+    BATCH_MAX, HEADROOM,
+};
+use l2tpx_dataplane::worker::prefetch_batch;
+use l2tpx_table::{slot_index, SessionEntry, TableReader, TableWriter};
+
+const BANK_BITS: u32 = 5;
+const PER_BANK: u32 = 65_535;
+const CHUNK: usize = 2048;
+
+/// Session `i` (0-based): tunnel 32 + bank (its low 5 bits are the bank),
+/// session ID 1..=65535 in the bank, subscriber 10.0.0.0 + i.
+fn spec(i: u32) -> SessionSpec {
+    let bank = i / PER_BANK;
+    let sid = (i % PER_BANK + 1) as u16;
+    SessionSpec {
+        our_tunnel_id: 32 + bank as u16,
+        our_session_id: sid,
+        peer_tunnel_id: 0x4001,
+        peer_session_id: sid,
+        v4: Some(sub(i)),
+        v6: None,
+        with_length: false,
+        sequencing: false,
+        vlan_tci: None,
+        mtu: 1460,
+        mss_clamp: 1420,
+    }
+}
+
+fn sub(i: u32) -> Ipv4Addr {
+    Ipv4Addr::from(0x0a00_0000 + i)
+}
+
+struct Row<'a>(l2tpx_table::WorkerCounters<'a>);
+
+impl CounterSink for Row<'_> {
+    #[inline]
+    fn add(&mut self, slot: u32, dir: Direction, packets: u64, bytes: u64) {
+        match dir {
+            Direction::Up => self.0.add_up(slot, packets, bytes),
+            Direction::Down => self.0.add_down(slot, packets, bytes),
+        }
+    }
+}
+
+#[allow(clippy::disallowed_methods)]
+fn now() -> std::time::Instant {
+    std::time::Instant::now()
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let n: u32 = args.next().and_then(|s| s.parse().ok()).unwrap_or(1000);
+    let dir = args.next().unwrap_or_else(|| "up".into());
+    let batches: usize = args.next().and_then(|s| s.parse().ok()).unwrap_or(100_000);
+    let flags: Vec<String> = args.collect();
+    let prefetch = !flags.iter().any(|f| f == "--no-prefetch");
+    // `--no-counters`: per-session counters to a sink that forgets them
+    // (shows what the counter row's cache misses cost).
+    let counters = !flags.iter().any(|f| f == "--no-counters");
+    let up = dir == "up";
+
+    let banks = n.div_ceil(PER_BANK);
+    let capacity = (banks << 16).max(65_536);
+    let path = std::env::temp_dir().join(format!("l2tpx-scale-{}.table", std::process::id()));
+    let t0 = now();
+    let mut w = TableWriter::create(&path, capacity, BANK_BITS, 1).expect("creating the table");
+    for i in 0..n {
+        w.publish(&SessionEntry::from(spec(i).session(BANK_BITS)))
+            .expect("publishing");
+    }
+    let reader = TableReader::open(&path).expect("opening the table");
+    eprintln!(
+        "{n} sessions published in {:.1} s (capacity {capacity})",
+        t0.elapsed().as_secs_f64()
+    );
+
+    // The pristine packet and where the per-session fields go.
+    let ack = Transport::TcpAck(24);
+    let s0 = spec(0);
+    let pristine = if up {
+        let inner = ipv4_packet(sub(0), net::REMOTE_V4, 64, true, ack);
+        L2tpFrame::upstream(&s0).build(0x21, &inner)
+    } else {
+        let inner = ipv4_packet(net::REMOTE_V4, sub(0), 64, true, ack);
+        l2tpx_dataplane::pipeline::testing::eth_frame(
+            net::LNS_CORE_MAC,
+            net::CORE_GW_MAC,
+            None,
+            0x0800,
+            &inner,
+        )
+    };
+    // Upstream: L2TP tunnel/session IDs at 14+20+8+2, inner source at
+    // 14+20+8+6+4+12. Downstream: destination at 14+16.
+    let cfg = PipelineConfig::new(net::LNS_CORE_MAC, net::CORE_GW_MAC);
+    let side = if up { Side::Access } else { Side::Core };
+    let mut bufs: Vec<Vec<u8>> = (0..BATCH_MAX).map(|_| vec![0u8; CHUNK]).collect();
+    let mut out = BatchResult::default();
+    let row = reader.counters(0).expect("counter row");
+    let mut sink = Row(row);
+    let mut forget = ();
+    let mut rng: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut times: Vec<u64> = Vec::with_capacity(batches);
+    let mut forwarded = 0u64;
+    let want = if up {
+        Verdict::TxCore
+    } else {
+        Verdict::TxAccess
+    };
+    for _ in 0..batches {
+        for b in bufs.iter_mut() {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            let i = ((rng >> 11) % u64::from(n)) as u32;
+            let p = &mut b[HEADROOM..HEADROOM + pristine.len()];
+            p.copy_from_slice(&pristine);
+            if up {
+                let s = spec(i);
+                p[44..46].copy_from_slice(&s.our_tunnel_id.to_be_bytes());
+                p[46..48].copy_from_slice(&s.our_session_id.to_be_bytes());
+                p[64..68].copy_from_slice(&sub(i).octets());
+            } else {
+                p[30..34].copy_from_slice(&sub(i).octets());
+            }
+            debug_assert_eq!(
+                slot_index(spec(i).our_tunnel_id, spec(i).our_session_id, BANK_BITS),
+                spec(i).session(BANK_BITS).slot
+            );
+        }
+        let mut frames: Vec<Frame<'_>> = bufs
+            .iter_mut()
+            .map(|b| Frame::new(&mut b[..], HEADROOM, pristine.len(), side))
+            .collect();
+        let sink: &mut dyn CounterSink = if counters { &mut sink } else { &mut forget };
+        let (dt, fwd) = run(&mut frames, &reader, &cfg, &mut out, sink, prefetch, want);
+        times.push(dt);
+        forwarded += fwd;
+    }
+    assert_eq!(
+        forwarded,
+        (batches * BATCH_MAX) as u64,
+        "every packet forwarded (inner checksums are not verified, so the patching is fine)"
+    );
+    times.sort_unstable();
+    let per = |ns: u64| ns as f64 / BATCH_MAX as f64;
+    let mean = times.iter().sum::<u64>() as f64 / times.len() as f64 / BATCH_MAX as f64;
+    println!(
+        "sessions={n} dir={dir} prefetch={prefetch} counters={counters} batches={batches}: median {:.1} ns/pkt, \
+         p10 {:.1}, p90 {:.1}, mean {:.1} ns/pkt = {:.2} Mpps",
+        per(times[times.len() / 2]),
+        per(times[times.len() / 10]),
+        per(times[times.len() * 9 / 10]),
+        mean,
+        1e3 / mean
+    );
+    drop(reader);
+    drop(w);
+    let _ = std::fs::remove_file(&path);
+}
+
+/// One timed batch: the prefetch pass and the pipeline. Returns its
+/// nanoseconds and how many frames got the expected verdict.
+#[inline(never)]
+fn run(
+    frames: &mut [Frame<'_>],
+    reader: &TableReader,
+    cfg: &PipelineConfig,
+    out: &mut BatchResult,
+    sink: &mut dyn CounterSink,
+    prefetch: bool,
+    want: Verdict,
+) -> (u64, u64) {
+    let t = now();
+    if prefetch {
+        prefetch_batch(frames, reader);
+    }
+    process_batch(frames, reader, cfg, out, sink);
+    let dt = t.elapsed().as_nanos() as u64;
+    let ok = out.verdicts().iter().filter(|&&v| v == want).count() as u64;
+    (dt, ok)
+}
