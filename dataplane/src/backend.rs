@@ -28,7 +28,7 @@ use std::io;
 use std::mem::size_of;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -364,6 +364,8 @@ pub fn run_afpacket(ctx: WorkerCtx, access: PacketSocket, core: PacketSocket) {
     let mut to_access: Vec<(usize, usize, usize)> = Vec::with_capacity(BATCH_MAX);
     let mut verdicts = [Verdict::TxCore; BATCH_MAX];
     let mut index = [0usize; BATCH_MAX];
+    // The packet sockets queue what arrives from bind on.
+    eng.mark_ready();
     while !eng.stopping() {
         let mut work = 0;
         for (k, side) in [Side::Access, Side::Core].into_iter().enumerate() {
@@ -739,13 +741,6 @@ impl Dataplane {
                 }
             },
         };
-        tracing::info!(
-            backend = %backend,
-            requested = ?cfg.backend,
-            queues = cfg.queues,
-            mode = ?cfg.mode,
-            "data-plane backend: {backend}"
-        );
 
         let mut dp = Dataplane {
             backend,
@@ -777,6 +772,7 @@ impl Dataplane {
         let mut pipeline = PipelineConfig::new(core_mac, [0; 6]);
         pipeline.verify_udp_checksum = cfg.verify_udp_checksum;
         let ncpu = core_affinity::get_core_ids().map_or(1, |v| v.len().max(1));
+        let ready = Arc::new(AtomicUsize::new(0));
         let ctx = |q: u32| WorkerCtx {
             index: q,
             table: dp.table.clone(),
@@ -792,6 +788,7 @@ impl Dataplane {
             }),
             idle_spins: cfg.idle_spins,
             slow,
+            ready: ready.clone(),
         };
         let mut spawned = Vec::new();
         match ports {
@@ -824,7 +821,29 @@ impl Dataplane {
                 }
             }
         }
+        let workers = spawned.len();
         dp.workers = spawned;
+        // Return only once every worker can take packets: before its fill
+        // ring is stocked, the kernel drops what arrives.
+        let deadline = std::time::Duration::from_secs(5);
+        let step = std::time::Duration::from_millis(1);
+        let mut waited = std::time::Duration::ZERO;
+        while ready.load(Ordering::Acquire) < workers && waited < deadline {
+            std::thread::sleep(step);
+            waited += step;
+        }
+        if ready.load(Ordering::Acquire) < workers {
+            tracing::warn!(workers, "not every worker reported ready within 5 s");
+        }
+        // Logged once the workers take packets, so "backend" means "forwarding".
+        tracing::info!(
+            backend = %dp.backend,
+            requested = ?cfg.backend,
+            queues = cfg.queues,
+            mode = ?cfg.mode,
+            "data-plane backend: {}",
+            dp.backend
+        );
         Ok(dp)
     }
 

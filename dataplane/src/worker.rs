@@ -26,7 +26,7 @@
 //! pipeline call, the gateway MAC refresh and the counters.
 
 use std::os::fd::AsFd;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -236,6 +236,8 @@ pub struct WorkerCtx {
     pub idle_spins: u32,
     /// The slow path's settings (ICMP source addresses and rate limit).
     pub slow: SlowPathConfig,
+    /// Counts workers that have filled their rings and entered the loop.
+    pub ready: Arc<AtomicUsize>,
 }
 
 /// The backend-independent half of a worker: runs a batch through the
@@ -275,6 +277,12 @@ impl BatchEngine {
     /// The context.
     pub fn ctx(&self) -> &WorkerCtx {
         &self.ctx
+    }
+
+    /// Tells the starter this worker can take packets: its fill rings are
+    /// stocked and the loop is about to run.
+    pub fn mark_ready(&self) {
+        self.ctx.ready.fetch_add(1, Ordering::Release);
     }
 
     /// Whether the worker should stop.
@@ -588,6 +596,7 @@ pub fn run_afxdp(ctx: WorkerCtx, port: XdpPort) {
         n_access: 0,
     };
     refill(&mut access, &mut core, &mut free, false);
+    eng.mark_ready();
     let mut idle: u32 = 0;
     let mut round: u64 = 0;
     while !eng.stopping() {
