@@ -21,6 +21,7 @@ use l2tpx_controlplane::l2tp::{
     CallParams, Event, Lac, LacConfig, ProxyAvps, SessionKey, SplitMix64,
 };
 use l2tpx_controlplane::ppp::client::{ClientConfig, ClientEvent, PppClient};
+use l2tpx_controlplane::ppp::fsm::State as PppState;
 use l2tpx_wire::l2tp::{is_control_message, DataHeader};
 use l2tpx_wire::ppp::protocol_and_offset;
 
@@ -108,6 +109,9 @@ struct Sess {
     state: St,
     started: Option<Instant>,
     ppp: Option<Box<PppClient>>,
+    /// A CHAP Challenge that arrived before our LCP was Opened (l2tpns
+    /// sends it ahead of its Configure-Ack); replayed once LCP opens.
+    early_chap: Option<Box<[u8]>>,
     addr: Ipv4Addr,
 }
 
@@ -245,6 +249,7 @@ impl Emulator {
                 state: St::Idle,
                 started: None,
                 ppp: None,
+                early_chap: None,
                 addr: Ipv4Addr::UNSPECIFIED,
             })
             .collect();
@@ -443,7 +448,7 @@ impl Emulator {
                     "timeout: no ICRP"
                 } else {
                     match s.ppp.as_deref().map(|p| (p.lcp_state(), p.ipcp_state())) {
-                        Some((l, _)) if l != l2tpx_controlplane::ppp::fsm::State::Opened => {
+                        Some((l, _)) if l != PppState::Opened => {
                             "timeout: LCP not opened"
                         }
                         _ => "timeout: IPCP not opened",
@@ -565,8 +570,21 @@ impl Emulator {
             return;
         }
         let i = i as usize;
-        if let Some(p) = self.sess[i].ppp.as_deref_mut() {
-            p.handle_frame(now, frame);
+        let s = &mut self.sess[i];
+        if let Some(p) = s.ppp.as_deref_mut() {
+            let opened = p.lcp_state() == PppState::Opened;
+            if !opened && matches!(protocol_and_offset(frame), Ok((0xc223, _))) {
+                // The client drops a Challenge before LCP is Opened; keep
+                // it rather than wait for l2tpns's retransmission.
+                s.early_chap = Some(frame.into());
+            } else {
+                p.handle_frame(now, frame);
+                if p.lcp_state() == PppState::Opened {
+                    if let Some(c) = s.early_chap.take() {
+                        p.handle_frame(now, &c);
+                    }
+                }
+            }
             self.service_session(i, now);
         }
     }
@@ -617,6 +635,7 @@ impl Emulator {
 
     /// Acts on a tunnel's events and sends its control messages.
     fn pump_tunnel(&mut self, t: usize, now: Instant) {
+        let mut calls_up = Vec::new();
         while let Some(ev) = self.tuns[t].lac.poll_event() {
             match ev {
                 Event::TunnelUp { peer_tunnel_id, .. } => {
@@ -624,30 +643,7 @@ impl Emulator {
                     self.tuns[t].peer_tid = peer_tunnel_id;
                 }
                 Event::SessionUp(info) => {
-                    let Some(&i) = self.tuns[t].sessions.get(&info.key.session_id) else {
-                        continue;
-                    };
-                    let i = i as usize;
-                    if self.sess[i].state != St::Calling {
-                        continue;
-                    }
-                    self.sess[i].peer_sid = info.peer_session_id;
-                    self.sess[i].state = St::Ppp;
-                    let mut seed = [0u8; 16];
-                    seed[..8].copy_from_slice(&self.seed.to_le_bytes());
-                    seed[8..12].copy_from_slice(&(i as u32).to_le_bytes());
-                    let client = PppClient::new(
-                        ClientConfig {
-                            username: self.cfg.username.clone().into_bytes(),
-                            password: self.cfg.password.clone().into_bytes(),
-                            request_dns: false,
-                            ..ClientConfig::default()
-                        },
-                        seed,
-                        now,
-                    );
-                    self.sess[i].ppp = Some(Box::new(client));
-                    self.service_session(i, now);
+                    calls_up.push((info.key.session_id, info.peer_session_id));
                 }
                 Event::SessionDown { key, cause, .. } => {
                     if let Some(i) = self.tuns[t].sessions.remove(&key.session_id) {
@@ -679,9 +675,37 @@ impl Emulator {
                 _ => {}
             }
         }
+        // The ICCN goes out before the first LCP frame: l2tpns ignores
+        // PPP on a session it has not seen connected.
         let tun = &mut self.tuns[t];
         while let Some((_, n)) = tun.lac.poll_transmit(now, &mut self.buf) {
             let _ = tun.sock.send(&self.buf[..n]);
+        }
+        for (sid, peer_sid) in calls_up {
+            let Some(&i) = self.tuns[t].sessions.get(&sid) else {
+                continue;
+            };
+            let i = i as usize;
+            if self.sess[i].state != St::Calling {
+                continue;
+            }
+            self.sess[i].peer_sid = peer_sid;
+            self.sess[i].state = St::Ppp;
+                    let mut seed = [0u8; 16];
+            seed[..8].copy_from_slice(&self.seed.to_le_bytes());
+            seed[8..12].copy_from_slice(&(i as u32).to_le_bytes());
+            let client = PppClient::new(
+                ClientConfig {
+                    username: self.cfg.username.clone().into_bytes(),
+                    password: self.cfg.password.clone().into_bytes(),
+                    request_dns: false,
+                    ..ClientConfig::default()
+                },
+                seed,
+                now,
+            );
+            self.sess[i].ppp = Some(Box::new(client));
+            self.service_session(i, now);
         }
     }
 

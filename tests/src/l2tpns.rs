@@ -128,6 +128,7 @@ impl Default for L2tpnsConfig {
 #[derive(Debug)]
 pub struct L2tpns {
     daemon: Daemon,
+    radius_daemon: Daemon,
     radius: FreeRadius,
     // Dropped last: the daemons never see their folder vanish.
     dir: TempDir,
@@ -145,6 +146,7 @@ impl L2tpns {
         let secret = "l2tpx-bench-radius";
         let radius = in_netns(ns.name(), || FreeRadius::start_with_users(secret, &users))??;
         let dir = TempDir::new("l2tpns")?;
+        let radius_daemon = restart_without_message_authenticator(ns, &radius, dir.path())?;
         let tun = crate::netns::unique_name("tun");
         let pool = dir.path().join("ip_pool");
         fs::write(&pool, cfg.pool.join("\n") + "\n")?;
@@ -218,6 +220,7 @@ impl L2tpns {
         }
         Ok(L2tpns {
             daemon,
+            radius_daemon,
             radius,
             dir,
             tun,
@@ -229,9 +232,15 @@ impl L2tpns {
         self.daemon.id()
     }
 
-    /// FreeRADIUS beside it.
+    /// FreeRADIUS beside it (its configuration; the running server is
+    /// [`L2tpns::radius_pid`]).
     pub fn radius(&self) -> &FreeRadius {
         &self.radius
+    }
+
+    /// The running FreeRADIUS's process ID.
+    pub fn radius_pid(&self) -> u32 {
+        self.radius_daemon.id()
     }
 
     /// Its TUN device's name.
@@ -267,4 +276,61 @@ impl L2tpns {
 pub fn enable_forwarding(ns: &NetNs) -> io::Result<()> {
     ns.exec("sysctl", &["-q", "-w", "net.ipv4.ip_forward=1"])
         .map(|_| ())
+}
+
+/// l2tpns 2.4 sends Access-Requests without Message-Authenticator, which
+/// the harness's FreeRADIUS (`require_message_authenticator = yes`)
+/// drops. The harness has no switch for it, so: stop the server it
+/// started, turn the requirement off in its copied `clients.conf`, and run
+/// FreeRADIUS again from that folder, in the namespace, as our own daemon.
+fn restart_without_message_authenticator(
+    ns: &NetNs,
+    radius: &FreeRadius,
+    dir: &Path,
+) -> io::Result<Daemon> {
+    let clients = radius.raddb().join("clients.conf");
+    let text = fs::read_to_string(&clients)?;
+    fs::write(
+        &clients,
+        text.replace(
+            "require_message_authenticator = yes",
+            "require_message_authenticator = no",
+        ),
+    )?;
+    let pid = radius.pid();
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status();
+    let gone = wait_until(Duration::from_secs(5), || {
+        // A zombie (state Z) until the harness's guard reaps it: gone.
+        fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map_or(true, |s| s.rsplit(')').next().is_some_and(|r| r.trim_start().starts_with('Z')))
+    });
+    if !gone {
+        return Err(io::Error::other("FreeRADIUS did not stop"));
+    }
+    let log_path = dir.join("radiusd.log");
+    let log = fs::File::create(&log_path)?;
+    let mut cmd = ns.command("freeradius");
+    cmd.args(["-X", "-f", "-l", "stdout", "-d"])
+        .arg(radius.raddb())
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log);
+    let mut daemon = Daemon::spawn(cmd)?;
+    let mut exited = false;
+    let ready = wait_until(Duration::from_secs(10), || {
+        if let Ok(Some(_)) = daemon.child().try_wait() {
+            exited = true;
+            return true;
+        }
+        fs::read_to_string(&log_path).is_ok_and(|l| l.contains("Ready to process requests"))
+    });
+    if exited || !ready {
+        return Err(io::Error::other(format!(
+            "FreeRADIUS did not restart (exited: {exited}):\n{}",
+            fs::read_to_string(&log_path).unwrap_or_default()
+        )));
+    }
+    Ok(daemon)
 }
