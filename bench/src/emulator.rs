@@ -112,6 +112,10 @@ struct Sess {
     /// A CHAP Challenge that arrived before our LCP was Opened (l2tpns
     /// sends it ahead of its Configure-Ack); replayed once LCP opens.
     early_chap: Option<Box<[u8]>>,
+    /// The LNS has sent a PPP frame on this session: it has processed our
+    /// ICCN (which may sit behind a full control window), so our PPP
+    /// frames are no longer dropped. Until then the client's frames wait.
+    lns_spoke: bool,
     addr: Ipv4Addr,
 }
 
@@ -250,6 +254,7 @@ impl Emulator {
                 started: None,
                 ppp: None,
                 early_chap: None,
+                lns_spoke: false,
                 addr: Ipv4Addr::UNSPECIFIED,
             })
             .collect();
@@ -571,6 +576,7 @@ impl Emulator {
         }
         let i = i as usize;
         let s = &mut self.sess[i];
+        s.lns_spoke = true;
         if let Some(p) = s.ppp.as_deref_mut() {
             let opened = p.lcp_state() == PppState::Opened;
             if !opened && matches!(protocol_and_offset(frame), Ok((0xc223, _))) {
@@ -593,10 +599,11 @@ impl Emulator {
     fn service_session(&mut self, i: usize, now: Instant) {
         let t = self.sess[i].tunnel as usize;
         let (ptid, psid) = (self.tuns[t].peer_tid, self.sess[i].peer_sid);
+        let spoke = self.sess[i].lns_spoke;
         let Some(p) = self.sess[i].ppp.as_deref_mut() else {
             return;
         };
-        while let Some(frame) = p.poll_transmit() {
+        while let Some(frame) = spoke.then(|| p.poll_transmit()).flatten() {
             let n = data_message(&mut self.buf, ptid, psid, &frame);
             let _ = self.tuns[t].sock.send(&self.buf[..n]);
         }
