@@ -287,7 +287,11 @@ pub fn run(opts: &Options) -> Result<Report, String> {
 
     // Teardown.
     let w = clock::now();
-    let clean = emu.teardown(Duration::from_secs(if crate::interrupted() { 2 } else { 10 }));
+    let clean = emu.teardown(Duration::from_secs(if crate::interrupted() {
+        2
+    } else {
+        10
+    }));
     let teardown = TeardownReport {
         duration_s: w.elapsed_secs(),
         clean,

@@ -28,8 +28,7 @@ use l2tpx_wire::ppp::protocol_and_offset;
 use crate::clock;
 use crate::mmsg::{RecvBatch, SendBatch, SLOT};
 use crate::traffic::{
-    udp_payload, write_ipv4_udp, Pacer, RxStats, TrafficParams, TxStats, BATCH, DOWN_PORT,
-    UP_PORT,
+    udp_payload, write_ipv4_udp, Pacer, RxStats, TrafficParams, TxStats, BATCH, DOWN_PORT, UP_PORT,
 };
 
 /// Emulator settings.
@@ -453,9 +452,7 @@ impl Emulator {
                     "timeout: no ICRP"
                 } else {
                     match s.ppp.as_deref().map(|p| (p.lcp_state(), p.ipcp_state())) {
-                        Some((l, _)) if l != PppState::Opened => {
-                            "timeout: LCP not opened"
-                        }
+                        Some((l, _)) if l != PppState::Opened => "timeout: LCP not opened",
                         _ => "timeout: IPCP not opened",
                     }
                 };
@@ -568,7 +565,9 @@ impl Emulator {
         };
         let frame = &pkt[h.payload_offset..h.payload_end];
         if let Ok((0x0021, off)) = protocol_and_offset(frame) {
-            if let (Some(rx), Some(p)) = (self.down_rx.as_mut(), udp_payload(&frame[off..], DOWN_PORT)) {
+            if let (Some(rx), Some(p)) =
+                (self.down_rx.as_mut(), udp_payload(&frame[off..], DOWN_PORT))
+            {
                 let ip_len = frame.len() - off;
                 rx.record(p, ip_len + 18, now, clock::nanos());
             }
@@ -698,7 +697,7 @@ impl Emulator {
             }
             self.sess[i].peer_sid = peer_sid;
             self.sess[i].state = St::Ppp;
-                    let mut seed = [0u8; 16];
+            let mut seed = [0u8; 16];
             seed[..8].copy_from_slice(&self.seed.to_le_bytes());
             seed[8..12].copy_from_slice(&(i as u32).to_le_bytes());
             let client = PppClient::new(
@@ -732,7 +731,9 @@ impl Emulator {
         let mut pacer = Pacer::new(start, params.pps_up.unwrap_or(0), limit);
         let mut tx = TxStats::default();
         let mut seqs = vec![0u32; up.len()];
-        let mut batches: Vec<SendBatch> = (0..self.tuns.len()).map(|_| SendBatch::new(BATCH)).collect();
+        let mut batches: Vec<SendBatch> = (0..self.tuns.len())
+            .map(|_| SendBatch::new(BATCH))
+            .collect();
         let dst = SocketAddrV4::new(params.core_addr, core_port);
         let mut next = 0usize;
         let stop_at = end + params.drain;
@@ -906,7 +907,10 @@ mod tests {
         let n = data_message(&mut b, 7, 9, &[0xff, 0x03, 0xc0, 0x21, 1, 2]);
         let h = DataHeader::parse(&b[..n]).unwrap();
         assert_eq!((h.tunnel_id, h.session_id), (7, 9));
-        assert_eq!(&b[h.payload_offset..h.payload_end], &[0xff, 0x03, 0xc0, 0x21, 1, 2]);
+        assert_eq!(
+            &b[h.payload_offset..h.payload_end],
+            &[0xff, 0x03, 0xc0, 0x21, 1, 2]
+        );
         assert!(!is_control_message(&b[..n]));
     }
 }

@@ -307,7 +307,13 @@ pub fn plot_setup(r: &Report, path: &Path) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     chart
         .draw_series(std::iter::once(PathElement::new(
-            vec![(0.0, 0.0), (xmax, 0.0), (xmax, ymax), (0.0, ymax), (0.0, 0.0)],
+            vec![
+                (0.0, 0.0),
+                (xmax, 0.0),
+                (xmax, ymax),
+                (0.0, ymax),
+                (0.0, 0.0),
+            ],
             BLACK,
         )))
         .map_err(|e| e.to_string())?;
