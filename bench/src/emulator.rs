@@ -807,8 +807,8 @@ impl Emulator {
                 self.step(now, wait.min(Duration::from_millis(2)));
             }
         }
-        if tx.sent + tx.refused > 0 {
-            tx.bytes = tx.bytes * tx.sent / (tx.sent + tx.refused);
+        if let Some(b) = (tx.bytes * tx.sent).checked_div(tx.sent + tx.refused) {
+            tx.bytes = b;
         }
         let rx = self.down_rx.take().unwrap_or_else(|| RxStats::new(0));
         (tx, rx)

@@ -368,8 +368,8 @@ pub fn run_core(
         }
     }
     // Bytes of refused packets are not bytes sent.
-    if tx.sent + tx.refused > 0 {
-        tx.bytes = tx.bytes * tx.sent / (tx.sent + tx.refused);
+    if let Some(b) = (tx.bytes * tx.sent).checked_div(tx.sent + tx.refused) {
+        tx.bytes = b;
     }
     (tx, rx)
 }

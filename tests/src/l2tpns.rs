@@ -260,9 +260,10 @@ impl L2tpns {
 
     /// `l2tpns -v` style version line (`L2TPNS version X`), from its log.
     pub fn version(&self) -> Option<String> {
-        self.log()
-            .lines()
-            .find_map(|l| l.split_once("L2TPNS version ").map(|(_, v)| v.trim().to_owned()))
+        self.log().lines().find_map(|l| {
+            l.split_once("L2TPNS version ")
+                .map(|(_, v)| v.trim().to_owned())
+        })
     }
 
     /// Stops it (SIGTERM to its group, 3 s grace; then SIGKILL on drop).
@@ -303,8 +304,11 @@ fn restart_without_message_authenticator(
         .status();
     let gone = wait_until(Duration::from_secs(5), || {
         // A zombie (state Z) until the harness's guard reaps it: gone.
-        fs::read_to_string(format!("/proc/{pid}/stat"))
-            .map_or(true, |s| s.rsplit(')').next().is_some_and(|r| r.trim_start().starts_with('Z')))
+        fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |s| {
+            s.rsplit(')')
+                .next()
+                .is_some_and(|r| r.trim_start().starts_with('Z'))
+        })
     });
     if !gone {
         return Err(io::Error::other("FreeRADIUS did not stop"));
