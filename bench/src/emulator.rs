@@ -317,10 +317,15 @@ impl Emulator {
             if next >= total && self.outstanding == 0 {
                 break;
             }
-            if now >= deadline {
+            if now >= deadline || crate::interrupted() {
+                let why = if now >= deadline {
+                    "setup deadline"
+                } else {
+                    "interrupted"
+                };
                 for i in 0..self.sess.len() {
-                    if matches!(self.sess[i].state, St::Calling | St::Ppp | St::Idle) {
-                        self.fail_session(i, now, "setup deadline");
+                    if matches!(self.sess[i].state, St::Calling | St::Ppp) {
+                        self.fail_session(i, now, why);
                     }
                 }
                 break;
@@ -739,7 +744,7 @@ impl Emulator {
         let stop_at = end + params.drain;
         loop {
             let now = clock::now();
-            let sending = now < end && !pacer.done();
+            let sending = now < end && !pacer.done() && !crate::interrupted();
             if sending {
                 let due = pacer.due(now).min(BATCH as u64);
                 let mut queued = 0u64;

@@ -328,7 +328,7 @@ pub fn run_core(
                 rx.record(p, p.len() + 46, t, tn);
             }
         }
-        let sending = now < end && !pacer.done();
+        let sending = now < end && !pacer.done() && !crate::interrupted();
         if sending {
             let due = pacer.due(now).min(BATCH as u64);
             for _ in 0..due {
