@@ -1,6 +1,8 @@
-//! l2tpx-bench: the LAC and PPP-client emulator and load generator.
-//! Not built yet: see issue 6.
+//! l2tpx-bench: see `l2tpx-bench --help` and docs/bench.md.
+
+#[global_allocator]
+static ALLOC: l2tpx_bench::alloc::Counting = l2tpx_bench::alloc::Counting;
+
 fn main() -> std::process::ExitCode {
-    eprintln!("l2tpx-bench: not built yet (issue 6)");
-    std::process::ExitCode::from(2)
+    l2tpx_bench::cli::main()
 }

@@ -102,5 +102,6 @@ pub fn tshark_fields(pcap: &Path, filter: &str, fields: &[&str]) -> io::Result<V
 
 pub mod dissect;
 pub mod freeradius;
+pub mod l2tpns;
 pub mod netns;
 pub mod peers;

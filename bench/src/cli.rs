@@ -1,0 +1,400 @@
+//! Command line and the run: topology, target, setup, traffic, teardown,
+//! report.
+
+use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+use l2tpx_tests::l2tpns::in_netns;
+use l2tpx_tests::peers::Capture;
+
+use crate::emulator::{grow_buffers, EmuConfig, Emulator};
+use crate::report::{
+    cpu_pct, cpu_ticks, plot_setup, table, CpuReport, DirectionReport, Percentiles, Report,
+    RunConfig, SetupReport, TeardownReport, TrafficReport,
+};
+use crate::topo::{Topology, CORE_ADDR, LNS_ACCESS};
+use crate::traffic::{run_core, RxStats, Size, TrafficParams, TxStats, UP_PORT};
+use crate::{alloc, clock};
+
+/// What to benchmark.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Target {
+    /// Debian's l2tpns with FreeRADIUS, in the LNS namespace.
+    L2tpns,
+    /// l2tpx (control plane + data plane).
+    L2tpx,
+    /// A bare forwarder on the same topology.
+    Baseline,
+}
+
+/// PPP authentication the LNS is told to ask for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Auth {
+    /// CHAP-MD5.
+    Chap,
+    /// PAP.
+    Pap,
+}
+
+/// l2tpx-bench: brings up L2TP/PPP sessions against an LNS, measures the
+/// setup rate, passes traffic both ways and reports (docs/bench.md).
+#[derive(Debug, Clone, Parser)]
+#[command(version, about)]
+pub struct Options {
+    /// The LNS under test.
+    #[arg(long, value_enum, default_value = "l2tpns")]
+    pub target: Target,
+    /// Tunnels (one UDP socket and source port each).
+    #[arg(long, default_value_t = 8)]
+    pub tunnels: usize,
+    /// Sessions in all (split evenly over the tunnels, rounded up).
+    #[arg(long, default_value_t = 1000)]
+    pub sessions: usize,
+    /// Session setups started per second (0: as fast as the outstanding
+    /// limit allows).
+    #[arg(long, default_value_t = 0.0)]
+    pub setup_rate: f64,
+    /// Setups in progress at most (l2tpns drops above ~64).
+    #[arg(long, default_value_t = 64)]
+    pub max_outstanding: usize,
+    /// PPP authentication.
+    #[arg(long, value_enum, default_value = "chap")]
+    pub auth: Auth,
+    /// Send proxy authentication AVPs in the ICCN.
+    #[arg(long)]
+    pub proxy_auth: bool,
+    /// Extra LAC source addresses (tunnels spread over them).
+    #[arg(long, default_value_t = 0)]
+    pub lac_addrs: u8,
+    /// Upstream packets/s over all sessions (0: max).
+    #[arg(long, default_value_t = 1000)]
+    pub pps_up: u64,
+    /// Downstream packets/s (0: max).
+    #[arg(long, default_value_t = 1000)]
+    pub pps_down: u64,
+    /// No upstream traffic.
+    #[arg(long)]
+    pub no_up: bool,
+    /// No downstream traffic.
+    #[arg(long)]
+    pub no_down: bool,
+    /// No traffic at all (setup and teardown only).
+    #[arg(long)]
+    pub no_traffic: bool,
+    /// Traffic seconds.
+    #[arg(long, default_value_t = 5.0)]
+    pub duration: f64,
+    /// Packets per direction at most.
+    #[arg(long, default_value_t = 50_000_000)]
+    pub max_packets: u64,
+    /// Frame size: 64, 512, 1500, ... or imix.
+    #[arg(long, default_value = "64")]
+    pub size: Size,
+    /// Write the JSON report here ("-": stdout).
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Write an SVG plot of the setup rate here.
+    #[arg(long)]
+    pub svg: Option<PathBuf>,
+    /// Capture the LNS access veth (UDP 1701) into this pcap.
+    #[arg(long)]
+    pub pcap: Option<PathBuf>,
+    /// l2tpns log level (0..=5).
+    #[arg(long, default_value_t = 1)]
+    pub target_debug: u8,
+    /// Give up on the setup phase after this many seconds.
+    #[arg(long, default_value_t = 120.0)]
+    pub setup_deadline: f64,
+}
+
+impl Options {
+    /// Defaults, as if run without arguments.
+    pub fn defaults() -> Options {
+        Options::parse_from(["l2tpx-bench"])
+    }
+}
+
+/// The binary's entry point.
+pub fn main() -> ExitCode {
+    let opts = Options::parse();
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        let _ = signal_hook::flag::register(sig, interrupt_flag());
+    }
+    match run(&opts) {
+        Ok(r) => {
+            print!("{}", table(&r));
+            let json = serde_json::to_string_pretty(&r).expect("serialisable");
+            match &opts.json {
+                Some(p) if p.as_os_str() == "-" => println!("{json}"),
+                Some(p) => {
+                    if let Err(e) = std::fs::write(p, json + "\n") {
+                        eprintln!("l2tpx-bench: {}: {e}", p.display());
+                        return ExitCode::FAILURE;
+                    }
+                }
+                None => {}
+            }
+            if let Some(p) = &opts.svg {
+                if let Err(e) = plot_setup(&r, p) {
+                    eprintln!("l2tpx-bench: plot: {e}");
+                }
+            }
+            if crate::interrupted() {
+                eprintln!("l2tpx-bench: interrupted; partial results");
+                return ExitCode::from(130);
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("l2tpx-bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn interrupt_flag() -> std::sync::Arc<AtomicBool> {
+    // signal-hook sets an Arc<AtomicBool>; mirror it into INTERRUPTED
+    // from a watcher thread.
+    let flag = std::sync::Arc::new(AtomicBool::new(false));
+    let f = flag.clone();
+    std::thread::spawn(move || loop {
+        if f.load(Ordering::Relaxed) {
+            crate::INTERRUPTED.store(true, Ordering::Relaxed);
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    });
+    flag
+}
+
+/// Runs one benchmark: builds the topology, starts the target, brings the
+/// sessions up, passes traffic, tears down, removes everything.
+pub fn run(opts: &Options) -> Result<Report, String> {
+    match opts.target {
+        Target::L2tpns => {}
+        Target::L2tpx | Target::Baseline => {
+            return Err(format!(
+                "--target {:?}: not yet wired: needs the control plane's PPP/AAA wiring (issue 4)",
+                opts.target
+            ))
+        }
+    }
+    if let Some(why) = l2tpx_tests::l2tpns::unavailable() {
+        return Err(format!("l2tpns target unavailable: {why}"));
+    }
+    let tunnels = opts.tunnels.max(1);
+    let per_tunnel = opts.sessions.div_ceil(tunnels).max(1);
+    let started_unix = clock::unix_secs();
+    let _ = clock::epoch();
+
+    let topo = Topology::new(opts.lac_addrs).map_err(|e| format!("topology: {e}"))?;
+    let authtypes = match opts.auth {
+        Auth::Chap => "chap",
+        Auth::Pap => "pap",
+    };
+    let lns = topo
+        .start_l2tpns(authtypes, opts.target_debug)
+        .map_err(|e| format!("l2tpns: {e}"))?;
+    let capture = match &opts.pcap {
+        Some(p) => Some(
+            Capture::start(&topo.lns, &topo.access.b, "udp port 1701", p)
+                .map_err(|e| format!("capture: {e}"))?,
+        ),
+        None => None,
+    };
+    let emu_cfg = EmuConfig {
+        lns: SocketAddrV4::new(LNS_ACCESS, 1701),
+        local_addrs: topo.lac_addrs.clone(),
+        tunnels,
+        sessions_per_tunnel: per_tunnel,
+        setup_rate: opts.setup_rate,
+        max_outstanding: opts.max_outstanding.max(1),
+        proxy_auth: opts.proxy_auth,
+        setup_deadline: Duration::from_secs_f64(opts.setup_deadline),
+        ..EmuConfig::default()
+    };
+    let mem0 = alloc::live_bytes();
+    let socks = in_netns(topo.lac.name(), || Emulator::bind_sockets(&emu_cfg))
+        .map_err(|e| format!("LAC namespace: {e}"))?
+        .map_err(|e| format!("LAC sockets: {e}"))?;
+    let mut emu = Emulator::new(emu_cfg, socks).map_err(|e| format!("emulator: {e}"))?;
+    let mem1 = alloc::live_bytes();
+
+    // Setup.
+    let (b0, t0, w0) = (cpu_ticks(None), cpu_ticks(Some(lns.pid())), clock::now());
+    let setup = emu.setup();
+    let secs = w0.elapsed_secs();
+    let mut cpu = CpuReport {
+        bench_setup_pct: cpu_pct(b0, cpu_ticks(None), secs),
+        target_setup_pct: cpu_pct(t0, cpu_ticks(Some(lns.pid())), secs),
+        ..CpuReport::default()
+    };
+    let mem2 = alloc::live_bytes();
+    let bytes_per_session = match (mem0, mem1, mem2) {
+        (Some(_), Some(a), Some(b)) if setup.up > 0 => Some(
+            ((b.saturating_sub(a)) / emu.session_count()
+                + crate::emulator::fixed_bytes_per_session()) as u64,
+        ),
+        _ => None,
+    };
+
+    // Traffic.
+    let up = emu.up_sessions();
+    let traffic = if !opts.no_traffic && !up.is_empty() && !crate::interrupted() {
+        let params = TrafficParams {
+            pps_up: (!opts.no_up).then_some(opts.pps_up),
+            pps_down: (!opts.no_down).then_some(opts.pps_down),
+            duration: Duration::from_secs_f64(opts.duration),
+            max_packets: opts.max_packets,
+            size: opts.size,
+            core_addr: CORE_ADDR,
+            drain: Duration::from_millis(300),
+        };
+        let core_sock = in_netns(topo.core.name(), || {
+            UdpSocket::bind(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, UP_PORT))
+        })
+        .map_err(|e| format!("core namespace: {e}"))?
+        .map_err(|e| format!("core socket: {e}"))?;
+        core_sock
+            .set_nonblocking(true)
+            .map_err(|e| format!("core socket: {e}"))?;
+        grow_buffers(&core_sock);
+        let sessions = emu.session_count();
+        let stop = AtomicBool::new(false);
+        let (b0, t0, w0) = (cpu_ticks(None), cpu_ticks(Some(lns.pid())), clock::now());
+        let ((up_tx, down_rx), (down_tx, up_rx)) = std::thread::scope(|s| {
+            let core = s.spawn(|| run_core(&core_sock, &up, &params, sessions, &stop));
+            let lac = emu.traffic(&params, UP_PORT);
+            stop.store(true, Ordering::Release);
+            (lac, core.join().expect("core thread"))
+        });
+        let secs = w0.elapsed_secs();
+        cpu.bench_traffic_pct = cpu_pct(b0, cpu_ticks(None), secs);
+        cpu.target_traffic_pct = cpu_pct(t0, cpu_ticks(Some(lns.pid())), secs);
+        Some(TrafficReport {
+            sessions: up.len(),
+            duration_s: params.duration.as_secs_f64(),
+            upstream: direction(&up_tx, &up_rx),
+            downstream: direction(&down_tx, &down_rx),
+        })
+    } else {
+        None
+    };
+
+    // Teardown.
+    let w = clock::now();
+    let clean = emu.teardown(Duration::from_secs(if crate::interrupted() {
+        2
+    } else {
+        10
+    }));
+    let teardown = TeardownReport {
+        duration_s: w.elapsed_secs(),
+        clean,
+    };
+    if let Some(c) = capture {
+        c.stop();
+    }
+    let target_version = lns.version();
+    lns.stop();
+    drop(topo);
+
+    let failed = setup.failures.values().sum();
+    Ok(Report {
+        schema: crate::report::SCHEMA,
+        bench_version: env!("CARGO_PKG_VERSION"),
+        target: "l2tpns".into(),
+        target_version,
+        started_unix,
+        config: RunConfig {
+            tunnels,
+            sessions_per_tunnel: per_tunnel,
+            setup_rate: opts.setup_rate,
+            max_outstanding: opts.max_outstanding,
+            auth: authtypes.into(),
+            proxy_auth: opts.proxy_auth,
+            lac_addrs: 1 + usize::from(opts.lac_addrs),
+            pps_up: (!opts.no_traffic && !opts.no_up).then_some(opts.pps_up),
+            pps_down: (!opts.no_traffic && !opts.no_down).then_some(opts.pps_down),
+            duration_s: opts.duration,
+            max_packets: opts.max_packets,
+            size: opts.size.to_string(),
+        },
+        setup: SetupReport {
+            requested: setup.requested,
+            up: setup.up,
+            failed,
+            failures: setup.failures,
+            tunnels_up: setup.tunnels_up,
+            duration_s: setup.duration.as_secs_f64(),
+            rate_min: setup.rate_min,
+            rate_avg: setup.rate_avg,
+            rate_max: setup.rate_max,
+            rate_overall: (setup.rate_overall * 10.0).round() / 10.0,
+            per_second: setup.per_second,
+            latency_us: setup
+                .latency_us
+                .as_ref()
+                .and_then(|h| Percentiles::from_hist(h, 1000.0)),
+            bytes_per_session,
+        },
+        traffic,
+        teardown,
+        cpu,
+    })
+}
+
+fn direction(tx: &TxStats, rx: &RxStats) -> DirectionReport {
+    let lost = tx.sent.saturating_sub(rx.received);
+    let span = match (rx.first, rx.last) {
+        (Some(a), Some(b)) if b > a => (b - a).as_secs_f64(),
+        _ => 0.0,
+    };
+    let tx_span = match (tx.first, tx.last) {
+        (Some(a), Some(b)) if b > a => (b - a).as_secs_f64(),
+        _ => 0.0,
+    };
+    let r = |x: f64| (x * 1e4).round() / 1e4;
+    DirectionReport {
+        sent: tx.sent,
+        refused: tx.refused,
+        received: rx.received,
+        lost,
+        loss_pct: if tx.sent == 0 {
+            0.0
+        } else {
+            r(lost as f64 * 100.0 / tx.sent as f64)
+        },
+        reordered: rx.reordered,
+        mpps: if span > 0.0 {
+            r(rx.received as f64 / span / 1e6)
+        } else {
+            0.0
+        },
+        gbps: if span > 0.0 {
+            r(rx.bytes as f64 * 8.0 / span / 1e9)
+        } else {
+            0.0
+        },
+        sent_mpps: if tx_span > 0.0 {
+            r(tx.sent as f64 / tx_span / 1e6)
+        } else {
+            0.0
+        },
+        latency_us: Percentiles::from_hist(&rx.latency_ns, 1.0),
+    }
+}
+
+trait ElapsedSecs {
+    fn elapsed_secs(&self) -> f64;
+}
+
+impl ElapsedSecs for std::time::Instant {
+    fn elapsed_secs(&self) -> f64 {
+        clock::now().saturating_duration_since(*self).as_secs_f64()
+    }
+}

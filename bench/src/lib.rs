@@ -1,0 +1,35 @@
+//! l2tpx-bench: an L2TP LAC + PPP subscriber emulator and load generator.
+//!
+//! - [`emulator`]: one sans-IO [`Lac`](l2tpx_controlplane::l2tp::Lac) per
+//!   tunnel and one [`PppClient`](l2tpx_controlplane::ppp::client::PppClient)
+//!   per session, driven over real UDP sockets (one per tunnel); brings
+//!   sessions up at a paced rate, then carries upstream traffic and
+//!   receives downstream traffic, then tears everything down.
+//! - [`traffic`]: the payload format (stream, sequence number, timestamp),
+//!   per-direction receivers (loss, reordering, latency histograms) and
+//!   the core-side sender/receiver.
+//! - [`mmsg`]: `sendmmsg` / `recvmmsg` batches.
+//! - [`topo`]: the namespaces and veths, and the targets (l2tpns).
+//! - [`report`]: the JSON report (schema in docs/bench.md), the table and
+//!   the SVG plot.
+//! - [`clock`]: the only place that reads the clock.
+
+pub mod alloc;
+pub mod cli;
+pub mod clock;
+pub mod emulator;
+pub mod mmsg;
+pub mod report;
+pub mod topo;
+pub mod traffic;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Set by SIGINT / SIGTERM: every loop winds down, the teardown runs and
+/// the namespaces are removed.
+pub static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// Whether an interrupt arrived.
+pub fn interrupted() -> bool {
+    INTERRUPTED.load(Ordering::Relaxed)
+}

@@ -1,0 +1,423 @@
+//! Traffic: the payload every test packet carries, packet builders for
+//! both directions, per-direction receivers and the core-side host.
+//!
+//! Payload (UDP, 16 bytes, big-endian, then zero padding): stream (the
+//! session index, u32), sequence number within the stream (u32), send time
+//! in nanoseconds since the process's [`clock::epoch`] (u64). Sender and
+//! receiver are in one process, so one monotonic clock times both ends.
+//!
+//! Sizes are Ethernet frame sizes on the core side, FCS included (the
+//! RFC 2544 convention): the subscriber's IPv4 packet is `size - 18`
+//! bytes, capped at [`MAX_IP_LEN`] (the PPP MRU the client asks for).
+
+use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+
+use crate::clock;
+use crate::mmsg::{RecvBatch, SendBatch};
+
+/// Payload bytes that carry data (the rest is padding).
+pub const PAYLOAD_LEN: usize = 16;
+/// Largest subscriber IPv4 packet (the client's MRU, 1400).
+pub const MAX_IP_LEN: usize = 1400;
+/// Smallest (IPv4 + UDP + payload).
+pub const MIN_IP_LEN: usize = 20 + 8 + PAYLOAD_LEN;
+/// UDP port upstream packets go to on the core host.
+pub const UP_PORT: u16 = 9000;
+/// UDP port downstream packets go to on the subscriber.
+pub const DOWN_PORT: u16 = 9001;
+/// Batch size for sendmmsg / recvmmsg.
+pub const BATCH: usize = 64;
+
+/// Packet sizes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Size {
+    /// One Ethernet frame size (64, 512, 1500, ...).
+    Fixed(u16),
+    /// Simple IMIX: 7 × 64, 4 × 576, 1 × 1500, repeating.
+    Imix,
+}
+
+impl Size {
+    /// The frame size of packet `seq`.
+    pub fn frame(self, seq: u32) -> usize {
+        match self {
+            Size::Fixed(s) => usize::from(s),
+            Size::Imix => match seq % 12 {
+                0..=6 => 64,
+                7..=10 => 576,
+                _ => 1500,
+            },
+        }
+    }
+
+    /// The subscriber IPv4 packet length of packet `seq`.
+    pub fn ip_len(self, seq: u32) -> usize {
+        self.frame(seq)
+            .saturating_sub(18)
+            .clamp(MIN_IP_LEN, MAX_IP_LEN)
+    }
+}
+
+impl std::str::FromStr for Size {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s.eq_ignore_ascii_case("imix") {
+            return Ok(Size::Imix);
+        }
+        s.parse::<u16>()
+            .ok()
+            .filter(|&n| n >= 64)
+            .map(Size::Fixed)
+            .ok_or_else(|| format!("bad size {s:?}: a frame size >= 64 or imix"))
+    }
+}
+
+impl std::fmt::Display for Size {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Size::Fixed(s) => write!(f, "{s}"),
+            Size::Imix => f.write_str("imix"),
+        }
+    }
+}
+
+/// What a traffic run does.
+#[derive(Debug, Clone)]
+pub struct TrafficParams {
+    /// Upstream packets per second over all sessions (0: as fast as
+    /// possible; `None`: no upstream).
+    pub pps_up: Option<u64>,
+    /// Downstream packets per second (0: max; `None`: none).
+    pub pps_down: Option<u64>,
+    /// How long to send.
+    pub duration: Duration,
+    /// At most this many packets per direction.
+    pub max_packets: u64,
+    /// Packet sizes.
+    pub size: Size,
+    /// The core-side host (upstream destination, downstream source).
+    pub core_addr: Ipv4Addr,
+    /// How long receivers wait for stragglers after the senders stop.
+    pub drain: Duration,
+}
+
+/// Writes the 16-byte payload.
+pub fn write_payload(buf: &mut [u8], stream: u32, seq: u32, ts: u64) {
+    buf[0..4].copy_from_slice(&stream.to_be_bytes());
+    buf[4..8].copy_from_slice(&seq.to_be_bytes());
+    buf[8..16].copy_from_slice(&ts.to_be_bytes());
+}
+
+/// Reads it back: (stream, seq, ts).
+pub fn read_payload(buf: &[u8]) -> Option<(u32, u32, u64)> {
+    let b = buf.get(..PAYLOAD_LEN)?;
+    Some((
+        u32::from_be_bytes(b[0..4].try_into().ok()?),
+        u32::from_be_bytes(b[4..8].try_into().ok()?),
+        u64::from_be_bytes(b[8..16].try_into().ok()?),
+    ))
+}
+
+/// Writes an IPv4/UDP packet of `ip_len` bytes into `buf` (payload and
+/// zero padding included; UDP checksum 0). Returns `ip_len`.
+pub fn write_ipv4_udp(
+    buf: &mut [u8],
+    src: SocketAddrV4,
+    dst: SocketAddrV4,
+    ip_len: usize,
+    stream: u32,
+    seq: u32,
+    ts: u64,
+) -> usize {
+    let b = &mut buf[..ip_len];
+    b.fill(0);
+    b[0] = 0x45;
+    b[2..4].copy_from_slice(&(ip_len as u16).to_be_bytes());
+    b[4..6].copy_from_slice(&(seq as u16).to_be_bytes());
+    b[8] = 64;
+    b[9] = 17;
+    b[12..16].copy_from_slice(&src.ip().octets());
+    b[16..20].copy_from_slice(&dst.ip().octets());
+    let csum = l2tpx_wire::checksum::data(&b[..20]);
+    b[10..12].copy_from_slice(&(!csum).to_be_bytes());
+    b[20..22].copy_from_slice(&src.port().to_be_bytes());
+    b[22..24].copy_from_slice(&dst.port().to_be_bytes());
+    b[24..26].copy_from_slice(&((ip_len - 20) as u16).to_be_bytes());
+    write_payload(&mut b[28..], stream, seq, ts);
+    ip_len
+}
+
+/// Parses an IPv4/UDP packet to `port`: its payload.
+pub fn udp_payload(ip: &[u8], port: u16) -> Option<&[u8]> {
+    if ip.len() < 28 || ip[0] >> 4 != 4 || ip[9] != 17 {
+        return None;
+    }
+    let ihl = usize::from(ip[0] & 0x0f) * 4;
+    let udp = ip.get(ihl..)?;
+    if udp.len() < 8 || u16::from_be_bytes([udp[2], udp[3]]) != port {
+        return None;
+    }
+    Some(&udp[8..])
+}
+
+/// Paces a sender at `pps` (0: unpaced), bounded in packets.
+#[derive(Debug)]
+pub struct Pacer {
+    start: Instant,
+    pps: u64,
+    limit: u64,
+    /// Packets sent so far.
+    pub sent: u64,
+}
+
+impl Pacer {
+    /// Starts pacing now.
+    pub fn new(start: Instant, pps: u64, limit: u64) -> Self {
+        Pacer {
+            start,
+            pps,
+            limit,
+            sent: 0,
+        }
+    }
+
+    /// How many packets may go now.
+    pub fn due(&self, now: Instant) -> u64 {
+        let allowed = if self.pps == 0 {
+            u64::MAX
+        } else {
+            (now.saturating_duration_since(self.start).as_secs_f64() * self.pps as f64) as u64 + 1
+        };
+        allowed.min(self.limit).saturating_sub(self.sent)
+    }
+
+    /// When the next packet is due (`None`: now, or never again).
+    pub fn next_due(&self) -> Option<Instant> {
+        if self.pps == 0 || self.sent >= self.limit {
+            return None;
+        }
+        Some(self.start + Duration::from_secs_f64(self.sent as f64 / self.pps as f64))
+    }
+
+    /// Whether the packet bound is reached.
+    pub fn done(&self) -> bool {
+        self.sent >= self.limit
+    }
+}
+
+/// A direction's sender counters.
+#[derive(Debug, Clone, Default)]
+pub struct TxStats {
+    /// Packets the kernel took.
+    pub sent: u64,
+    /// Their frame bytes (see the module docs).
+    pub bytes: u64,
+    /// Packets the kernel refused (full buffers): not counted as lost.
+    pub refused: u64,
+    /// First and last send.
+    pub first: Option<Instant>,
+    /// Last send.
+    pub last: Option<Instant>,
+}
+
+/// A direction's receiver: loss, reordering and latency per stream.
+#[derive(Debug, Clone)]
+pub struct RxStats {
+    /// Packets received.
+    pub received: u64,
+    /// Their frame bytes.
+    pub bytes: u64,
+    /// Packets that arrived after a later one of their stream.
+    pub reordered: u64,
+    /// Packets with an unknown stream.
+    pub unknown: u64,
+    /// One-way latency in nanoseconds.
+    pub latency_ns: Histogram<u64>,
+    /// Per stream: the highest sequence number seen + 1.
+    next: Vec<u32>,
+    /// First and last receive.
+    pub first: Option<Instant>,
+    /// Last receive.
+    pub last: Option<Instant>,
+}
+
+impl RxStats {
+    /// A receiver for `streams` streams.
+    pub fn new(streams: usize) -> Self {
+        RxStats {
+            received: 0,
+            bytes: 0,
+            reordered: 0,
+            unknown: 0,
+            latency_ns: Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("valid bounds"),
+            next: vec![0; streams],
+            first: None,
+            last: None,
+        }
+    }
+
+    /// Records one packet's payload received at `now` (`now_ns` on the
+    /// payload clock); `frame` is its frame size.
+    pub fn record(&mut self, payload: &[u8], frame: usize, now: Instant, now_ns: u64) {
+        let Some((stream, seq, ts)) = read_payload(payload) else {
+            self.unknown += 1;
+            return;
+        };
+        let Some(next) = self.next.get_mut(stream as usize) else {
+            self.unknown += 1;
+            return;
+        };
+        if seq < *next {
+            self.reordered += 1;
+        } else {
+            *next = seq + 1;
+        }
+        self.received += 1;
+        self.bytes += frame as u64;
+        let _ = self.latency_ns.record(now_ns.saturating_sub(ts).max(1));
+        self.first.get_or_insert(now);
+        self.last = Some(now);
+    }
+}
+
+/// The core-side host: sends downstream to every subscriber (stream ID,
+/// address) and receives
+/// upstream. Runs until its sender is done and `stop` is set (or the
+/// deadline passes), then drains for `params.drain`.
+pub fn run_core(
+    sock: &UdpSocket,
+    subscribers: &[(u32, Ipv4Addr)],
+    params: &TrafficParams,
+    streams: usize,
+    stop: &AtomicBool,
+) -> (TxStats, RxStats) {
+    let fd = sock.as_raw_fd();
+    let mut tx = TxStats::default();
+    let mut rx = RxStats::new(streams);
+    let start = clock::now();
+    let end = start + params.duration;
+    let limit = if params.pps_down.is_some() && !subscribers.is_empty() {
+        params.max_packets
+    } else {
+        0
+    };
+    let mut pacer = Pacer::new(start, params.pps_down.unwrap_or(0), limit);
+    let mut seqs = vec![0u32; subscribers.len()];
+    let mut next_sub = 0usize;
+    let mut out = SendBatch::new(BATCH);
+    let mut inb = RecvBatch::new(BATCH);
+    let mut drain_until: Option<Instant> = None;
+    loop {
+        let now = clock::now();
+        // Receive what is waiting.
+        while let Ok(n) = inb.recv(fd) {
+            if n == 0 {
+                break;
+            }
+            let t = clock::now();
+            let tn = clock::nanos();
+            for i in 0..n {
+                let p = inb.packet(i);
+                // The socket gives the UDP payload; its frame size is
+                // payload + 8 + 20 + 18.
+                rx.record(p, p.len() + 46, t, tn);
+            }
+        }
+        let sending = now < end && !pacer.done() && !crate::interrupted();
+        if sending {
+            let due = pacer.due(now).min(BATCH as u64);
+            for _ in 0..due {
+                let s = next_sub;
+                next_sub = (next_sub + 1) % subscribers.len();
+                let seq = seqs[s];
+                seqs[s] += 1;
+                let ip_len = params.size.ip_len(seq);
+                let len = ip_len - 28;
+                let slot = out.slot();
+                slot[..len].fill(0);
+                let (stream, addr) = subscribers[s];
+                write_payload(slot, stream, seq, clock::nanos());
+                out.commit(len, Some(SocketAddrV4::new(addr, DOWN_PORT)));
+                tx.bytes += (ip_len + 18) as u64;
+            }
+            let queued = out.len() as u64;
+            if queued > 0 {
+                let sent = out.flush(fd).unwrap_or(0) as u64;
+                tx.first.get_or_insert(now);
+                tx.last = Some(clock::now());
+                tx.sent += sent;
+                tx.refused += queued - sent;
+                pacer.sent += queued;
+            }
+        } else {
+            let d = *drain_until.get_or_insert(now + params.drain);
+            if stop.load(Ordering::Acquire) && now >= d {
+                break;
+            }
+            if now >= end + params.drain + Duration::from_secs(5) {
+                break;
+            }
+        }
+        if !sending || pacer.due(clock::now()) == 0 {
+            std::thread::sleep(Duration::from_micros(if sending { 50 } else { 200 }));
+        }
+    }
+    // Bytes of refused packets are not bytes sent.
+    if let Some(b) = (tx.bytes * tx.sent).checked_div(tx.sent + tx.refused) {
+        tx.bytes = b;
+    }
+    (tx, rx)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(Size::Fixed(64).ip_len(0), 46);
+        assert_eq!(Size::Fixed(512).ip_len(0), 494);
+        assert_eq!(Size::Fixed(1500).ip_len(0), MAX_IP_LEN);
+        assert_eq!(Size::Imix.frame(0), 64);
+        assert_eq!(Size::Imix.frame(7), 576);
+        assert_eq!(Size::Imix.frame(11), 1500);
+        assert_eq!("imix".parse::<Size>(), Ok(Size::Imix));
+        assert!("12".parse::<Size>().is_err());
+    }
+
+    #[test]
+    fn payload_round_trip_and_reordering() {
+        let mut b = [0u8; 64];
+        let src = SocketAddrV4::new(Ipv4Addr::new(198, 18, 64, 1), UP_PORT);
+        let dst = SocketAddrV4::new(Ipv4Addr::new(198, 19, 0, 2), UP_PORT);
+        let n = write_ipv4_udp(&mut b, src, dst, 46, 3, 7, 1000);
+        assert_eq!(n, 46);
+        assert_eq!(l2tpx_wire::checksum::data(&b[..20]), 0xffff);
+        let p = udp_payload(&b[..n], UP_PORT).unwrap();
+        assert_eq!(read_payload(p), Some((3, 7, 1000)));
+        let mut rx = RxStats::new(4);
+        let t = clock::now();
+        rx.record(p, 64, t, 2000);
+        write_payload(&mut b[28..], 3, 5, 1500);
+        rx.record(&b[28..46], 64, t, 2000);
+        assert_eq!((rx.received, rx.reordered), (2, 1));
+        assert_eq!(rx.latency_ns.max(), 1000);
+    }
+
+    #[test]
+    fn pacer_bounds() {
+        let t = clock::now();
+        let mut p = Pacer::new(t, 1000, 10);
+        assert_eq!(p.due(t), 1);
+        assert_eq!(p.due(t + Duration::from_secs(1)), 10);
+        p.sent = 10;
+        assert!(p.done());
+        let p = Pacer::new(t, 0, 5);
+        assert_eq!(p.due(t), 5);
+    }
+}
