@@ -1164,10 +1164,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(s.aaa.acct_interim_min, Duration::from_secs(5));
-        assert_eq!(
-            s.manager_config(0).acct_interim_min,
-            Duration::from_secs(5)
-        );
+        assert_eq!(s.manager_config(0).acct_interim_min, Duration::from_secs(5));
         let r = s.aaa.radius.unwrap();
         assert_eq!(r.servers[0].auth_port, 18120);
         assert_eq!(r.servers[0].acct_port, 1813);
