@@ -33,6 +33,9 @@ alice\tCleartext-Password := \"alicepw\"
 gold\tCleartext-Password := \"goldpw\"
 \tFramed-Pool = \"gold\"
 
+fixed\tCleartext-Password := \"fixedpw\"
+\tFramed-IP-Address = 198.18.1.60
+
 lead\tCleartext-Password := \"leadpw\"
 \tFramed-Pool = \"lead\"
 
@@ -182,7 +185,8 @@ fn radius_down_local_fallback() {
 /// Framed-Pool names a `[[pool]]`: the address comes from it; an exhausted
 /// pool refuses the user (CDN result 4) rather than borrowing from another,
 /// and gets the address back when its holder leaves; an unknown pool name
-/// falls back to the default pool.
+/// falls back to the default pool. A Framed-IP-Address already in use is
+/// refused.
 #[test]
 fn framed_pool() {
     if skip() {
@@ -231,11 +235,25 @@ fn framed_pool() {
     let g4 = lac.call("gold", "goldpw");
     assert_eq!(lac.ip_up(g4), Some(Ipv4Addr::new(198, 18, 192, 0)));
 
+    // Framed-IP-Address already held by another session (a second login):
+    // the table refuses it, so the newcomer is cleared (result 4) and the
+    // holder stays.
+    let f1 = lac.call("fixed", "fixedpw");
+    assert_eq!(lac.ip_up(f1), Some(Ipv4Addr::new(198, 18, 1, 60)));
+    let f2 = lac.call("fixed", "fixedpw");
+    assert_eq!(lac.call_down(f2, Duration::from_secs(5)), Some(4));
+    lac.run_for(Duration::from_millis(200));
+    assert!(!lac.is_down(f1));
+    let reader = TableReader::open(dir.path().join("table")).unwrap();
+    let s = reader.by_ipv4(Ipv4Addr::new(198, 18, 1, 60)).unwrap();
+    assert_eq!(s.peer_session_id, f1.session_id);
+
     let done = lns.stop(&mut lac);
     assert_eq!(done.sessions, 0);
     assert_eq!(done.pool("gold"), Some(2), "every gold address back");
     assert_eq!(done.pool("default"), Some(16384));
-    assert_eq!(done.stats.ip_up, 5, "{:?}", done.stats);
+    assert_eq!(done.stats.ip_up, 6, "{:?}", done.stats);
+    assert_eq!(done.stats.publish_errors, 1, "{:?}", done.stats);
 }
 
 /// Interim-Updates: from the Access-Accept's Acct-Interim-Interval (3 s
