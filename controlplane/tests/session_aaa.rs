@@ -425,9 +425,9 @@ fn timeouts_from_the_access_accept() {
     assert!(!lac.is_down(bob), "bob has no timeout");
     let up_for = |k| secs_between(lac.ip_up_at(k).unwrap(), lac.call_down_at(k).unwrap());
     let s = up_for(short);
-    assert!((1.9..3.0).contains(&s), "short ended after {s:.2} s");
+    assert!((1.5..3.5).contains(&s), "short ended after {s:.2} s");
     let i = up_for(idle);
-    assert!((1.9..3.0).contains(&i), "idle ended after {i:.2} s");
+    assert!((1.5..3.5).contains(&i), "idle ended after {i:.2} s");
 
     // busy goes quiet: it ends within two idle periods.
     let quiet = Instant::now();
@@ -501,7 +501,7 @@ fn coa_session_timeout_over_the_wire() {
     let out = rc.join().unwrap();
     assert!(out.contains("Received CoA-ACK"), "{out}");
     let up = secs_between(lac.ip_up_at(bob).unwrap(), lac.call_down_at(bob).unwrap());
-    assert!((1.9..3.0).contains(&up), "bob ended {up:.2} s after up");
+    assert!((1.5..3.5).contains(&up), "bob ended {up:.2} s after up");
     assert!(!lac.is_down(alice));
     let stop = wait_record(&fr, &mut lac, "bob", "Stop", 1);
     assert_eq!(stop[0].get("Acct-Terminate-Cause"), Some("Session-Timeout"));
