@@ -97,6 +97,7 @@ impl Settings {
             host_name: self.engine.host_name.clone(),
             bank_bits: self.engine.bank_bits,
             acct_interim: self.aaa.acct_interim,
+            acct_interim_min: self.aaa.acct_interim_min,
             acct_boot,
             ..ManagerConfig::default()
         }
@@ -116,6 +117,9 @@ pub struct AaaSettings {
     pub radius_down: RadiusDownPolicy,
     /// `aaa.acct_interim_interval_s` (`None`: 0, only when RADIUS asks).
     pub acct_interim: Option<Duration>,
+    /// `aaa.acct_interim_min_s`: the smallest Interim-Update interval
+    /// honoured (whether from RADIUS or from `acct_interim_interval_s`).
+    pub acct_interim_min: Duration,
     /// `[aaa.radius]`: the client's configuration (`None`: no server).
     pub radius: Option<RadiusClientConfig>,
     /// `aaa.radius.source`: the client socket's local address.
@@ -312,6 +316,7 @@ struct RawAaa {
     users_file: Option<String>,
     radius_down: String,
     acct_interim_interval_s: i64,
+    acct_interim_min_s: i64,
     radius: RawRadius,
 }
 
@@ -322,6 +327,7 @@ impl Default for RawAaa {
             users_file: None,
             radius_down: "reject".into(),
             acct_interim_interval_s: 0,
+            acct_interim_min_s: 60,
             radius: RawRadius::default(),
         }
     }
@@ -883,6 +889,7 @@ impl RawFile {
             0,
             86_400,
         )?;
+        let interim_min: u64 = range("aaa.acct_interim_min_s", a.acct_interim_min_s, 1, 86_400)?;
         let r = a.radius;
         let mut servers = Vec::new();
         for (i, sv) in r.server.into_iter().enumerate() {
@@ -990,6 +997,7 @@ impl RawFile {
             users,
             radius_down,
             acct_interim: (interim > 0).then(|| Duration::from_secs(interim)),
+            acct_interim_min: Duration::from_secs(interim_min),
             radius,
             radius_source,
         };
@@ -1151,16 +1159,22 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
         // RADIUS mode maps the servers and DAE clients.
         let s = parse(
-            "[aaa]\nmode = \"radius\"\n[aaa.radius]\nnas_identifier = \"lns1\"\ntimeout_ms = 500\n[[aaa.radius.server]]\naddress = \"127.0.0.1\"\nsecret = \"s\"\nauth_port = 18120\n[dae]\nlisten = \"127.0.0.1:3799\"\n[[dae.client]]\naddress = \"127.0.0.1\"\nsecret = \"d\"\n",
+            "[aaa]\nmode = \"radius\"\nacct_interim_min_s = 5\n[aaa.radius]\nnas_identifier = \"lns1\"\ntimeout_ms = 500\n[[aaa.radius.server]]\naddress = \"127.0.0.1\"\nsecret = \"s\"\nauth_port = 18120\n[dae]\nlisten = \"127.0.0.1:3799\"\n[[dae.client]]\naddress = \"127.0.0.1\"\nsecret = \"d\"\n",
             "lns.toml",
         )
         .unwrap();
+        assert_eq!(s.aaa.acct_interim_min, Duration::from_secs(5));
+        assert_eq!(s.manager_config(0).acct_interim_min, Duration::from_secs(5));
         let r = s.aaa.radius.unwrap();
         assert_eq!(r.servers[0].auth_port, 18120);
         assert_eq!(r.servers[0].acct_port, 1813);
         assert_eq!(r.timeout, Duration::from_millis(500));
         assert_eq!(r.nas.identifier.as_deref(), Some("lns1"));
         assert_eq!(s.dae.unwrap().clients[0].secret, b"d");
+        let s = parse(&aaa, "lns.toml").unwrap();
+        assert_eq!(s.aaa.acct_interim_min, Duration::from_secs(60), "RFC 2869");
+        assert!(m("[aaa]\nmode = \"radius\"\nacct_interim_min_s = 0\n")
+            .starts_with("lns.toml: aaa.acct_interim_min_s: must be between 1 and 86400"));
     }
 
     #[test]

@@ -9,252 +9,16 @@
 // A driver reads the clock; the engines it drives do not.
 #![allow(clippy::disallowed_methods)]
 
-use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
-use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc};
-use std::thread::JoinHandle;
+mod common;
+
+use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
-use l2tpx_controlplane::config;
-use l2tpx_controlplane::driver;
-use l2tpx_controlplane::l2tp::{CallParams, LacConfig, SessionKey, SplitMix64};
-use l2tpx_controlplane::ppp::client::ClientConfig;
-use l2tpx_controlplane::session::testing::{LacPeer, PeerEvent};
-use l2tpx_controlplane::session::ManagerStats;
+use common::{radius_config, skip, wait_record, Lac, Lns, SECRET};
+use l2tpx_controlplane::session::testing::PeerEvent;
 use l2tpx_table::{SessionLookup, TableReader};
-use l2tpx_tests::freeradius::{self, DetailRecord, FreeRadius};
+use l2tpx_tests::freeradius::{self, FreeRadius};
 use l2tpx_tests::peers::TempDir;
-
-const SECRET: &str = "l2tpx-test-secret";
-
-fn skip() -> bool {
-    if let Some(why) = freeradius::unavailable() {
-        eprintln!("SKIPPED: {why}");
-        return true;
-    }
-    if !freeradius::radclient_available() {
-        eprintln!("SKIPPED: radclient is not installed (freeradius-utils)");
-        return true;
-    }
-    false
-}
-
-struct Lns {
-    addr: SocketAddr,
-    dae: SocketAddr,
-    stop: Arc<AtomicBool>,
-    thread: JoinHandle<(bool, ManagerStats, usize, Option<usize>)>,
-}
-
-fn start_lns(fr: &FreeRadius, dir: &Path) -> Lns {
-    start_lns_with(&radius_config(fr, dir))
-}
-
-fn radius_config(fr: &FreeRadius, dir: &Path) -> String {
-    format!(
-        r#"
-[l2tp]
-listen = "127.0.0.1:1701"
-[ppp]
-auth = ["chap-md5"]
-[aaa]
-mode = "radius"
-radius_down = "reject"
-[aaa.radius]
-nas_identifier = "l2tpx-test"
-timeout_ms = 300
-retries = 2
-dead_time_s = 0
-[[aaa.radius.server]]
-address = "127.0.0.1"
-secret = "{SECRET}"
-auth_port = {}
-acct_port = {}
-[[pool]]
-name = "default"
-first = "198.18.64.0"
-last = "198.18.127.255"
-[table]
-path = "{}"
-workers = 2
-[dae]
-listen = "127.0.0.1:0"
-[[dae.client]]
-address = "127.0.0.1"
-secret = "{SECRET}"
-[driver]
-shutdown_timeout_ms = 3000
-"#,
-        fr.auth_port,
-        fr.acct_port,
-        dir.join("table").display()
-    )
-}
-
-fn start_lns_with(text: &str) -> Lns {
-    let mut settings = config::parse(text, "test.toml").unwrap();
-    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let addr = sock.local_addr().unwrap();
-    settings.listen = addr;
-    let stop = Arc::new(AtomicBool::new(false));
-    let stop2 = stop.clone();
-    let (tx, rx) = mpsc::channel();
-    // The engines are not `Send`: build them on the thread that runs them.
-    let thread = std::thread::spawn(move || {
-        let mut d = driver::assemble(&settings, sock).unwrap();
-        tx.send(d.dae_addr().unwrap_or(d.local_addr().unwrap()))
-            .unwrap();
-        let clean = d.run(&stop2).unwrap();
-        let m = d.manager();
-        (
-            clean,
-            m.stats(),
-            m.session_count(),
-            m.pool_available("default"),
-        )
-    });
-    let dae = rx.recv_timeout(Duration::from_secs(5)).unwrap();
-    Lns {
-        addr,
-        dae,
-        stop,
-        thread,
-    }
-}
-
-/// The LAC side on the real clock.
-struct Lac {
-    sock: UdpSocket,
-    peer: LacPeer,
-    lns: SocketAddr,
-    events: Vec<PeerEvent>,
-    buf: Vec<u8>,
-}
-
-impl Lac {
-    fn new(lns: SocketAddr) -> Lac {
-        let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
-        sock.set_read_timeout(Some(Duration::from_millis(5)))
-            .unwrap();
-        let seed = u64::from(std::process::id()) << 20;
-        Lac {
-            sock,
-            peer: LacPeer::new(
-                LacConfig::default(),
-                ClientConfig::default(),
-                Box::new(SplitMix64(seed)),
-            ),
-            lns,
-            events: Vec::new(),
-            buf: vec![0; 65_536],
-        }
-    }
-
-    fn step(&mut self) {
-        if let Ok((n, from)) = self.sock.recv_from(&mut self.buf) {
-            let b = self.buf[..n].to_vec();
-            self.peer.handle(Instant::now(), from, &b);
-        }
-        let now = Instant::now();
-        if self.peer.poll_timeout().is_some_and(|t| t <= now) {
-            self.peer.handle_timeout(now);
-        }
-        while let Some((to, bytes)) = self.peer.poll_transmit(now) {
-            self.sock.send_to(&bytes, to).unwrap();
-        }
-        while let Some(e) = self.peer.poll_event() {
-            eprintln!("LAC: {e:?}");
-            self.events.push(e);
-        }
-    }
-
-    /// Runs until `pred` holds on the events (true) or `timeout` (false).
-    fn until(&mut self, timeout: Duration, pred: impl Fn(&[PeerEvent]) -> bool) -> bool {
-        let end = Instant::now() + timeout;
-        while Instant::now() < end {
-            self.step();
-            if pred(&self.events) {
-                return true;
-            }
-        }
-        false
-    }
-
-    fn call(&mut self, user: &str, password: &str) -> SessionKey {
-        let tid = self.tunnel();
-        let client = ClientConfig {
-            username: user.as_bytes().to_vec(),
-            password: password.as_bytes().to_vec(),
-            ..ClientConfig::default()
-        };
-        let params = CallParams {
-            calling_number: Some(b"5551234".to_vec()),
-            called_number: Some(b"l2tpx".to_vec()),
-            ..CallParams::default()
-        };
-        self.peer
-            .place_call(Instant::now(), tid, params, Some(client))
-            .unwrap()
-    }
-
-    fn tunnel(&mut self) -> u16 {
-        if let Some(t) = self.events.iter().find_map(|e| match e {
-            PeerEvent::TunnelUp(t) => Some(*t),
-            _ => None,
-        }) {
-            return t;
-        }
-        let tid = self.peer.open_tunnel(Instant::now(), self.lns).unwrap();
-        assert!(self.until(Duration::from_secs(5), |e| e
-            .contains(&PeerEvent::TunnelUp(tid))));
-        tid
-    }
-
-    fn ip_up(&mut self, key: SessionKey) -> Option<Ipv4Addr> {
-        self.until(Duration::from_secs(10), |e| {
-            e.iter().any(|e| {
-                matches!(e, PeerEvent::IpUp { key: k, .. } | PeerEvent::CallDown { key: k, .. } if *k == key)
-            })
-        });
-        self.events.iter().find_map(|e| match e {
-            PeerEvent::IpUp { key: k, address } if *k == key => Some(*address),
-            _ => None,
-        })
-    }
-
-    fn call_down(&mut self, key: SessionKey, timeout: Duration) -> Option<u16> {
-        self.until(timeout, |e| {
-            e.iter()
-                .any(|e| matches!(e, PeerEvent::CallDown { key: k, .. } if *k == key))
-        });
-        self.events.iter().find_map(|e| match e {
-            PeerEvent::CallDown { key: k, cause } if *k == key => Some(cause.result),
-            _ => None,
-        })
-    }
-}
-
-fn records_for<'a>(recs: &'a [DetailRecord], user: &str, status: &str) -> Vec<&'a DetailRecord> {
-    recs.iter()
-        .filter(|r| r.get("User-Name") == Some(user) && r.get("Acct-Status-Type") == Some(status))
-        .collect()
-}
-
-fn wait_record(fr: &FreeRadius, user: &str, status: &str, n: usize) -> Vec<DetailRecord> {
-    let end = Instant::now() + Duration::from_secs(5);
-    loop {
-        let recs = fr.detail_records();
-        let found: Vec<DetailRecord> = records_for(&recs, user, status)
-            .into_iter()
-            .cloned()
-            .collect();
-        if found.len() >= n || Instant::now() > end {
-            return found;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
 
 #[test]
 fn radius_sessions_end_to_end() {
@@ -263,13 +27,19 @@ fn radius_sessions_end_to_end() {
     }
     let dir = TempDir::new("session-radius").unwrap();
     let fr = FreeRadius::start(SECRET).unwrap();
-    let lns = start_lns(&fr, dir.path());
+    let lns = Lns::start(&radius_config(
+        fr.auth_port,
+        fr.acct_port,
+        dir.path(),
+        "radius_down = \"reject\"",
+        "",
+    ));
     let mut lac = Lac::new(lns.addr);
 
     // 1. CHAP accept: IP up with FreeRADIUS's Framed-IP-Address.
     let alice = lac.call("alice", "alicepw");
     assert_eq!(lac.ip_up(alice), Some(Ipv4Addr::new(198, 18, 1, 50)));
-    let start = wait_record(&fr, "alice", "Start", 1);
+    let start = wait_record(&fr, &mut lac, "alice", "Start", 1);
     assert_eq!(start.len(), 1, "Accounting-Start in the detail file");
     let s = &start[0];
     assert_eq!(s.get("Framed-IP-Address"), Some("198.18.1.50"));
@@ -290,7 +60,7 @@ fn radius_sessions_end_to_end() {
     reader.counters(1).unwrap().add_down(sess.slot, 20, 30_000);
     lac.peer.hang_up(Instant::now(), alice, 1).unwrap();
     lac.step();
-    let stop = wait_record(&fr, "alice", "Stop", 1);
+    let stop = wait_record(&fr, &mut lac, "alice", "Stop", 1);
     assert_eq!(stop.len(), 1, "Accounting-Stop in the detail file");
     let s = &stop[0];
     assert_eq!(s.get("Acct-Session-Id"), Some(acct_id.as_str()));
@@ -309,7 +79,7 @@ fn radius_sessions_end_to_end() {
     let bob = lac.call("bob", "bobpw");
     let bob_ip = lac.ip_up(bob).expect("bob up");
     assert_eq!(bob_ip, Ipv4Addr::new(198, 18, 64, 0), "the default pool");
-    let start = wait_record(&fr, "bob", "Start", 1);
+    let start = wait_record(&fr, &mut lac, "bob", "Start", 1);
     let bob_id = start[0].get("Acct-Session-Id").unwrap().to_owned();
     let raddb = fr.raddb();
     let dae = lns.dae;
@@ -321,7 +91,7 @@ fn radius_sessions_end_to_end() {
     assert_eq!(lac.call_down(bob, Duration::from_secs(5)), Some(3), "CDN");
     let out = rc.join().unwrap();
     assert!(out.contains("Received Disconnect-ACK"), "{out}");
-    let stop = wait_record(&fr, "bob", "Stop", 1);
+    let stop = wait_record(&fr, &mut lac, "bob", "Stop", 1);
     assert_eq!(stop.len(), 1);
     assert_eq!(stop[0].get("Acct-Terminate-Cause"), Some("Admin-Reset"));
     // An unknown session: NAK 503.
@@ -349,13 +119,10 @@ fn radius_sessions_end_to_end() {
     assert_eq!(lac.ip_up(down), None);
     assert_eq!(lac.call_down(down, Duration::from_secs(10)), Some(3));
 
-    lns.stop.store(true, Ordering::Relaxed);
-    while !lns.thread.is_finished() {
-        lac.step();
-    }
-    let (_clean, stats, sessions, pool) = lns.thread.join().expect("no panic");
-    assert_eq!(sessions, 0, "no session left: {stats:?}");
-    assert_eq!(pool, Some(16384), "every pool address back");
+    let done = lns.stop(&mut lac);
+    let stats = done.stats;
+    assert_eq!(done.sessions, 0, "no session left: {stats:?}");
+    assert_eq!(done.pool("default"), Some(16384), "every pool address back");
     assert_eq!(stats.ip_up, 2, "{stats:?}");
     assert_eq!(stats.auth_rejects, 2, "{stats:?}");
     assert_eq!(
@@ -392,7 +159,7 @@ path = "{}"
         dir.path().join("users").display(),
         dir.path().join("table").display()
     );
-    let lns = start_lns_with(&text);
+    let lns = Lns::start(&text);
     let mut lac = Lac::new(lns.addr);
     let a = lac.call("user", "pass");
     let b = lac.call("static", "pw");
@@ -408,12 +175,11 @@ path = "{}"
         (s.peer_tunnel_id, s.peer_session_id),
         (b.tunnel_id, b.session_id)
     );
-    lns.stop.store(true, Ordering::Relaxed);
-    while !lns.thread.is_finished() {
-        lac.step();
-    }
-    let (clean, stats, sessions, pool) = lns.thread.join().expect("no panic");
-    assert!(clean);
-    assert_eq!((stats.ip_up, sessions, pool), (2, 0, Some(16384)));
+    let done = lns.stop(&mut lac);
+    assert!(done.clean);
+    assert_eq!(
+        (done.stats.ip_up, done.sessions, done.pool("default")),
+        (2, 0, Some(16384))
+    );
     assert_eq!(reader.published(), 0, "withdrawn at shutdown");
 }
