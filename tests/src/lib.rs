@@ -104,3 +104,4 @@ pub mod dissect;
 pub mod freeradius;
 pub mod netns;
 pub mod peers;
+pub mod system;
