@@ -65,6 +65,9 @@ struct Call {
     address: Ipv4Addr,
 }
 
+/// A datagram and where it goes.
+type Datagram = (SocketAddr, Vec<u8>);
+
 /// The LAC side: a [`LacPeer`] over a UDP socket bound to 198.18.0.2:1701.
 /// Data messages carrying PPP IPv4 are subscriber traffic, kept aside for
 /// the test; everything else goes to the peer.
@@ -78,6 +81,10 @@ struct Lac {
     lns_sessions: HashMap<SessionKey, u16>,
     /// Downstream traffic: (our IDs from the header, source, PPP payload).
     traffic: Vec<(SessionKey, SocketAddr, Vec<u8>)>,
+    /// The LNS's (tunnel, session) IDs of the calls whose ICCN was sent.
+    connected: HashSet<(u16, u16)>,
+    /// PPP frames of calls whose ICCN is still queued.
+    held: HashMap<(u16, u16), Vec<Datagram>>,
     buf: Vec<u8>,
 }
 
@@ -98,6 +105,8 @@ impl Lac {
             lns_tunnels: HashMap::new(),
             lns_sessions: HashMap::new(),
             traffic: Vec::new(),
+            connected: HashSet::new(),
+            held: HashMap::new(),
             buf: vec![0; 65_536],
         }
     }
@@ -146,6 +155,33 @@ impl Lac {
         self.peer.handle(Instant::now(), from, bytes);
     }
 
+    /// Sends a datagram of the peer's, holding a call's PPP frames until its
+    /// ICCN is on the wire. (`Lac` reports SessionUp when it queues the
+    /// ICCN, which slow start may keep queued behind other calls' ICRQs,
+    /// and `LacPeer` starts the PPP client at once: its first LCP
+    /// Configure-Request would reach the LNS before the ICCN, be dropped,
+    /// and cost a 3 s PPP restart.)
+    fn transmit(&mut self, to: SocketAddr, bytes: Vec<u8>) {
+        if let Ok(m) = ControlMessageRepr::parse_bytes(&bytes) {
+            if m.message_type() == Some(MessageType::Iccn) {
+                let ids = (m.tunnel_id, m.session_id);
+                self.sock.send_to(&bytes, to).expect("LAC send");
+                self.connected.insert(ids);
+                for (to, b) in self.held.remove(&ids).unwrap_or_default() {
+                    self.sock.send_to(&b, to).expect("LAC send");
+                }
+                return;
+            }
+        } else if let Ok(h) = DataHeader::parse(&bytes) {
+            let ids = (h.tunnel_id, h.session_id);
+            if !self.connected.contains(&ids) {
+                self.held.entry(ids).or_default().push((to, bytes));
+                return;
+            }
+        }
+        self.sock.send_to(&bytes, to).expect("LAC send");
+    }
+
     /// Receives at most one datagram (waiting up to 2 ms), runs the timers,
     /// sends what the peer queued; whether a datagram came.
     fn step(&mut self) -> bool {
@@ -162,7 +198,7 @@ impl Lac {
             self.peer.handle_timeout(now);
         }
         while let Some((to, bytes)) = self.peer.poll_transmit(now) {
-            self.sock.send_to(&bytes, to).expect("LAC send");
+            self.transmit(to, bytes);
         }
         while let Some(e) = self.peer.poll_event() {
             self.events.push(e);

@@ -291,9 +291,14 @@ fn read(p: &Path) -> String {
 
 fn spawn_logged(ns: &NetNs, exe: &Path, conf: &Path, log: &Path) -> io::Result<Daemon> {
     let mut cmd = ns.command(&exe.to_string_lossy());
+    // The daemons log at their configured level unless the test run asks
+    // for more (e.g. L2TPX_SYSTEM_RUST_LOG=debug).
+    match std::env::var_os("L2TPX_SYSTEM_RUST_LOG") {
+        Some(v) => cmd.env("RUST_LOG", v),
+        None => cmd.env_remove("RUST_LOG"),
+    };
     cmd.arg("--config")
         .arg(conf)
-        .env_remove("RUST_LOG")
         .stdin(Stdio::null())
         .stdout(File::create(log.with_extension("out"))?)
         .stderr(File::create(log)?);
