@@ -2,9 +2,9 @@
 //! run in the LNS namespace of a LAC ↔ LNS ↔ CORE topology
 //! (`l2tpx_tests::system`), over one session table, with generated
 //! configurations (local AAA, one CHAP user, a pool, the table in a
-//! temporary folder). The LAC is the sans-IO [`LacPeer`] (a LAC engine and
-//! a PPP client per call) driven here over a real UDP socket in the LAC
-//! namespace.
+//! temporary file in /dev/shm). The LAC is the sans-IO [`LacPeer`] (a LAC
+//! engine and a PPP client per call) driven here over a real UDP socket in
+//! the LAC namespace.
 //!
 //! It proves that what the control plane negotiates is what the data plane
 //! forwards: one tunnel and ten calls come up with pool addresses; every

@@ -157,10 +157,10 @@ pub struct Binaries {
 /// binary of a workspace in `target/<profile>/`), or where the environment
 /// variable `var` points. An error says how to build it.
 pub fn sibling_binary(beside: &Path, name: &str, var: &str) -> Result<PathBuf, String> {
-    if let Some(p) = std::env::var_os(var) {
-        return Ok(PathBuf::from(p));
-    }
-    let p = beside.with_file_name(name);
+    let p = match std::env::var_os(var) {
+        Some(p) => PathBuf::from(p),
+        None => beside.with_file_name(name),
+    };
     if p.is_file() {
         Ok(p)
     } else {
@@ -282,7 +282,18 @@ pub struct Lns {
     cp_log: PathBuf,
     dp_log: PathBuf,
     // Last: removed after the daemons are killed.
+    _table: RemoveOnDrop,
     _dir: TempDir,
+}
+
+/// A file removed on drop.
+#[derive(Debug)]
+struct RemoveOnDrop(PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }
 
 fn read(p: &Path) -> String {
@@ -315,7 +326,18 @@ impl Lns {
             |what: &str, e: &dyn std::fmt::Display| StartError::Failed(format!("{what}: {e}"));
         let dir = TempDir::new("system").map_err(|e| fail("temp dir", &e))?;
         let users = dir.path().join("users");
-        let table = dir.path().join("sessions.table");
+        // The table is a shared mapping: on tmpfs, as deployed, so that a
+        // full disk cannot fault the daemons' page writes.
+        let shm = Path::new("/dev/shm");
+        let table = if shm.is_dir() {
+            shm.join(format!(
+                "l2tpx-system-{}.table",
+                crate::netns::unique_name("t")
+            ))
+        } else {
+            dir.path().join("sessions.table")
+        };
+        let table_guard = RemoveOnDrop(table.clone());
         let users_text: String = spec
             .users
             .iter()
@@ -350,6 +372,7 @@ impl Lns {
             dataplane,
             cp_log,
             dp_log,
+            _table: table_guard,
             _dir: dir,
         };
         let started = wait_until(Duration::from_secs(10), || {
@@ -361,8 +384,9 @@ impl Lns {
             if log.contains("EPERM") || log.contains("Operation not permitted") {
                 return Err(StartError::BpfUnavailable(log));
             }
+            let status = lns.dataplane.child().try_wait().ok().flatten();
             return Err(StartError::Failed(format!(
-                "dataplane did not start:\n{log}"
+                "dataplane did not start (exit status {status:?}):\n{log}"
             )));
         }
         Ok(lns)
