@@ -644,6 +644,21 @@ fn full_system_lac_through_both_daemons_to_core() {
     let dp = system::wait_exit(lns.dataplane(), Duration::from_secs(5), || {});
     let dp = dp.unwrap_or_else(|| panic!("dataplane exits on SIGTERM\n{}", lns.logs()));
     assert!(dp.success(), "dataplane: {dp}\n{}", lns.logs());
+    // Its own totals, logged at exit, agree: every frame it sent was one
+    // of ours, and none waited for a gateway MAC or a TX slot.
+    let log = lns.dataplane_log();
+    let totals = log
+        .lines()
+        .rfind(|l| l.contains(" counters "))
+        .unwrap_or_else(|| panic!("no counters line:\n{log}"));
+    for field in [
+        format!(" tx_core={total} "),
+        format!(" tx_access={total} "),
+        " tx_full=0 ".to_owned(),
+        " no_gateway=0 ".to_owned(),
+    ] {
+        assert!(totals.contains(&field), "{field:?} in {totals:?}");
+    }
     marks.push(("both daemons exited 0", t0.elapsed()));
 
     eprintln!(
