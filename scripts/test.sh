@@ -24,5 +24,10 @@ if [ "${CI:-}" = "true" ] && [ -z "${PROPTEST_RNG_SEED:-}" ]; then
   export PROPTEST_RNG_SEED=20261122
 fi
 
+# The full-system test (controlplane/tests/system.rs) runs the dataplane
+# binary from target/debug beside its own; build every binary first.
+step "cargo build (workspace binaries)"
+cargo build --workspace --bins --locked
+
 step "cargo test (workspace)"
 cargo test --workspace --locked

@@ -105,3 +105,4 @@ pub mod freeradius;
 pub mod l2tpns;
 pub mod netns;
 pub mod peers;
+pub mod system;
