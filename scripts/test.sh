@@ -24,5 +24,8 @@ if [ "${CI:-}" = "true" ] && [ -z "${PROPTEST_RNG_SEED:-}" ]; then
   export PROPTEST_RNG_SEED=20261122
 fi
 
+step "cargo build (binaries the bench tests start)"
+cargo build --workspace --bins --locked
+
 step "cargo test (workspace)"
 cargo test --workspace --locked

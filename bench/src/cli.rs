@@ -277,6 +277,17 @@ pub fn run(opts: &Options) -> Result<Report, String> {
 
     // Traffic.
     let up = emu.up_sessions();
+    if let Lns::L2tpx(l) = &lns {
+        if !opts.no_traffic && !opts.no_down {
+            let n = l.wait_steered(up.len(), Duration::from_secs(5));
+            if n < up.len() {
+                eprintln!(
+                    "l2tpx-bench: the data plane steers {n} of {} sessions after 5 s",
+                    up.len()
+                );
+            }
+        }
+    }
     let traffic = if !opts.no_traffic && !up.is_empty() && !crate::interrupted() {
         let params = TrafficParams {
             pps_up: (!opts.no_up).then_some(opts.pps_up),

@@ -185,6 +185,24 @@ impl L2tpx {
         Ok(())
     }
 
+    /// Waits (up to `timeout`) until the data plane steers downstream
+    /// traffic for `n` IPv4 subscribers: it syncs its XDP subscriber maps
+    /// from the table once a second, so a session the control plane just
+    /// published gets downstream traffic only after the next sync. Returns
+    /// the last count seen.
+    pub fn wait_steered(&self, n: usize, timeout: Duration) -> usize {
+        let log = self.dir.path().join("dataplane.log");
+        let mut seen = 0;
+        wait_until(timeout, || {
+            seen = fs::read_to_string(&log)
+                .ok()
+                .and_then(|t| last_steered(&t))
+                .unwrap_or(0);
+            seen >= n
+        });
+        seen
+    }
+
     /// The process IDs (control plane, data plane), for CPU accounting.
     pub fn pids(&self) -> Vec<u32> {
         std::iter::once(self.cp.id())
@@ -223,4 +241,40 @@ fn spawn(topo: &Topology, bin: &Path, conf: &Path, log: &Path) -> io::Result<Dae
         .stdout(out.try_clone()?)
         .stderr(out);
     Daemon::spawn(cmd)
+}
+
+/// The `v4=N` of the last "XDP subscriber maps synced" line.
+fn last_steered(log: &str) -> Option<usize> {
+    let line = log
+        .lines()
+        .rev()
+        .find(|l| l.contains("XDP subscriber maps synced"))?;
+    // Without ANSI colour sequences (ESC [ ... m).
+    let mut plain = String::with_capacity(line.len());
+    let mut esc = false;
+    for c in line.chars() {
+        match (esc, c) {
+            (false, '\u{1b}') => esc = true,
+            (true, 'm') => esc = false,
+            (true, _) => {}
+            (false, c) => plain.push(c),
+        }
+    }
+    let at = plain.find("v4=")? + 3;
+    let digits: String = plain[at..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits.parse().ok()
+}
+
+#[cfg(test)]
+mod test {
+    #[test]
+    fn parses_the_steered_count() {
+        let log = "x INFO dataplane: XDP subscriber maps synced added=3 removed=0 v4=3 v6=0\n\
+                   x INFO dataplane: XDP subscriber maps synced added=117 removed=0 \u{1b}[3mv4\u{1b}[0m=120 v6=0\n";
+        assert_eq!(super::last_steered(log), Some(3 + 117));
+        assert_eq!(super::last_steered("nothing"), None);
+    }
 }
