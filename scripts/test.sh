@@ -24,8 +24,8 @@ if [ "${CI:-}" = "true" ] && [ -z "${PROPTEST_RNG_SEED:-}" ]; then
   export PROPTEST_RNG_SEED=20261122
 fi
 
-# The full-system test (controlplane/tests/system.rs) runs the dataplane
-# binary from target/debug beside its own; build every binary first.
+# The full-system and bench tests start the controlplane and dataplane
+# binaries from target/debug; build every binary first.
 step "cargo build (workspace binaries)"
 cargo build --workspace --bins --locked
 

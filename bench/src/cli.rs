@@ -174,18 +174,31 @@ fn interrupt_flag() -> std::sync::Arc<AtomicBool> {
 /// Runs one benchmark: builds the topology, starts the target, brings the
 /// sessions up, passes traffic, tears down, removes everything.
 pub fn run(opts: &Options) -> Result<Report, String> {
-    match opts.target {
-        Target::L2tpns => {}
-        Target::L2tpx | Target::Baseline => {
-            return Err(format!(
-                "--target {:?}: not yet wired: needs the control plane's PPP/AAA wiring (issue 4)",
-                opts.target
-            ))
+    let lns_name = match opts.target {
+        Target::L2tpns => {
+            if let Some(why) = l2tpx_tests::l2tpns::unavailable() {
+                return Err(format!("l2tpns target unavailable: {why}"));
+            }
+            "l2tpns"
         }
-    }
-    if let Some(why) = l2tpx_tests::l2tpns::unavailable() {
-        return Err(format!("l2tpns target unavailable: {why}"));
-    }
+        Target::L2tpx => {
+            if let Some(why) = l2tpx_tests::netns::unavailable() {
+                return Err(format!("l2tpx target unavailable: {why}"));
+            }
+            crate::l2tpx::binaries()?;
+            if opts.sessions > crate::l2tpx::POOL_SIZE {
+                return Err(format!(
+                    "--sessions {}: the l2tpx pool holds {} addresses",
+                    opts.sessions,
+                    crate::l2tpx::POOL_SIZE
+                ));
+            }
+            "l2tpx"
+        }
+        Target::Baseline => {
+            return Err("--target baseline: not yet wired (a bare forwarder)".into());
+        }
+    };
     let tunnels = opts.tunnels.max(1);
     let per_tunnel = opts.sessions.div_ceil(tunnels).max(1);
     let started_unix = clock::unix_secs();
@@ -196,9 +209,29 @@ pub fn run(opts: &Options) -> Result<Report, String> {
         Auth::Chap => "chap",
         Auth::Pap => "pap",
     };
-    let lns = topo
-        .start_l2tpns(authtypes, opts.target_debug)
-        .map_err(|e| format!("l2tpns: {e}"))?;
+    let emu_defaults = EmuConfig::default();
+    let lns = match opts.target {
+        Target::L2tpns => Lns::L2tpns(
+            topo.start_l2tpns(authtypes, opts.target_debug)
+                .map_err(|e| format!("l2tpns: {e}"))?,
+        ),
+        _ => Lns::L2tpx(crate::l2tpx::L2tpx::start(
+            &topo,
+            &crate::l2tpx::L2tpxConfig {
+                username: emu_defaults.username.clone(),
+                password: emu_defaults.password.clone(),
+                auth: match opts.auth {
+                    Auth::Chap => "chap-md5",
+                    Auth::Pap => "pap",
+                },
+                log_level: if opts.target_debug >= 3 {
+                    "debug"
+                } else {
+                    "info"
+                },
+            },
+        )?),
+    };
     let capture = match &opts.pcap {
         Some(p) => Some(
             Capture::start(&topo.lns, &topo.access.b, "udp port 1701", p)
@@ -215,7 +248,7 @@ pub fn run(opts: &Options) -> Result<Report, String> {
         max_outstanding: opts.max_outstanding.max(1),
         proxy_auth: opts.proxy_auth,
         setup_deadline: Duration::from_secs_f64(opts.setup_deadline),
-        ..EmuConfig::default()
+        ..emu_defaults
     };
     let mem0 = alloc::live_bytes();
     let socks = in_netns(topo.lac.name(), || Emulator::bind_sockets(&emu_cfg))
@@ -225,12 +258,12 @@ pub fn run(opts: &Options) -> Result<Report, String> {
     let mem1 = alloc::live_bytes();
 
     // Setup.
-    let (b0, t0, w0) = (cpu_ticks(None), cpu_ticks(Some(lns.pid())), clock::now());
+    let (b0, t0, w0) = (cpu_ticks(None), lns.ticks(), clock::now());
     let setup = emu.setup();
     let secs = w0.elapsed_secs();
     let mut cpu = CpuReport {
         bench_setup_pct: cpu_pct(b0, cpu_ticks(None), secs),
-        target_setup_pct: cpu_pct(t0, cpu_ticks(Some(lns.pid())), secs),
+        target_setup_pct: cpu_pct(t0, lns.ticks(), secs),
         ..CpuReport::default()
     };
     let mem2 = alloc::live_bytes();
@@ -244,6 +277,17 @@ pub fn run(opts: &Options) -> Result<Report, String> {
 
     // Traffic.
     let up = emu.up_sessions();
+    if let Lns::L2tpx(l) = &lns {
+        if !opts.no_traffic && !opts.no_down {
+            let n = l.wait_steered(up.len(), Duration::from_secs(5));
+            if n < up.len() {
+                eprintln!(
+                    "l2tpx-bench: the data plane steers {n} of {} sessions after 5 s",
+                    up.len()
+                );
+            }
+        }
+    }
     let traffic = if !opts.no_traffic && !up.is_empty() && !crate::interrupted() {
         let params = TrafficParams {
             pps_up: (!opts.no_up).then_some(opts.pps_up),
@@ -265,7 +309,7 @@ pub fn run(opts: &Options) -> Result<Report, String> {
         grow_buffers(&core_sock);
         let sessions = emu.session_count();
         let stop = AtomicBool::new(false);
-        let (b0, t0, w0) = (cpu_ticks(None), cpu_ticks(Some(lns.pid())), clock::now());
+        let (b0, t0, w0) = (cpu_ticks(None), lns.ticks(), clock::now());
         let ((up_tx, down_rx), (down_tx, up_rx)) = std::thread::scope(|s| {
             let core = s.spawn(|| run_core(&core_sock, &up, &params, sessions, &stop));
             let lac = emu.traffic(&params, UP_PORT);
@@ -274,7 +318,7 @@ pub fn run(opts: &Options) -> Result<Report, String> {
         });
         let secs = w0.elapsed_secs();
         cpu.bench_traffic_pct = cpu_pct(b0, cpu_ticks(None), secs);
-        cpu.target_traffic_pct = cpu_pct(t0, cpu_ticks(Some(lns.pid())), secs);
+        cpu.target_traffic_pct = cpu_pct(t0, lns.ticks(), secs);
         Some(TrafficReport {
             sessions: up.len(),
             duration_s: params.duration.as_secs_f64(),
@@ -307,7 +351,7 @@ pub fn run(opts: &Options) -> Result<Report, String> {
     Ok(Report {
         schema: crate::report::SCHEMA,
         bench_version: env!("CARGO_PKG_VERSION"),
-        target: "l2tpns".into(),
+        target: lns_name.into(),
         target_version,
         started_unix,
         config: RunConfig {
@@ -346,6 +390,36 @@ pub fn run(opts: &Options) -> Result<Report, String> {
         teardown,
         cpu,
     })
+}
+
+/// The LNS under test.
+enum Lns {
+    L2tpns(l2tpx_tests::l2tpns::L2tpns),
+    L2tpx(crate::l2tpx::L2tpx),
+}
+
+impl Lns {
+    /// CPU ticks of its processes together.
+    fn ticks(&self) -> Option<u64> {
+        match self {
+            Lns::L2tpns(l) => cpu_ticks(Some(l.pid())),
+            Lns::L2tpx(l) => l.pids().into_iter().map(|p| cpu_ticks(Some(p))).sum(),
+        }
+    }
+
+    fn version(&self) -> Option<String> {
+        match self {
+            Lns::L2tpns(l) => l.version(),
+            Lns::L2tpx(l) => Some(l.version()),
+        }
+    }
+
+    fn stop(self) {
+        match self {
+            Lns::L2tpns(l) => l.stop(),
+            Lns::L2tpx(l) => l.stop(),
+        }
+    }
 }
 
 fn direction(tx: &TxStats, rx: &RxStats) -> DirectionReport {

@@ -9,7 +9,8 @@
 //!   per-direction receivers (loss, reordering, latency histograms) and
 //!   the core-side sender/receiver.
 //! - [`mmsg`]: `sendmmsg` / `recvmmsg` batches.
-//! - [`topo`]: the namespaces and veths, and the targets (l2tpns).
+//! - [`topo`]: the namespaces and veths, and the l2tpns target.
+//! - [`l2tpx`]: the l2tpx target (controlplane + dataplane binaries).
 //! - [`report`]: the JSON report (schema in docs/bench.md), the table and
 //!   the SVG plot.
 //! - [`clock`]: the only place that reads the clock.
@@ -18,6 +19,7 @@ pub mod alloc;
 pub mod cli;
 pub mod clock;
 pub mod emulator;
+pub mod l2tpx;
 pub mod mmsg;
 pub mod report;
 pub mod topo;

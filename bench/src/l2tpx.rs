@@ -1,0 +1,280 @@
+//! The l2tpx target: the `controlplane` and `dataplane` binaries, both
+//! run inside the LNS namespace as children in their own process groups
+//! (killed with their group on drop), with their configuration, the
+//! users file and the session table in a temporary folder.
+//!
+//! - the control plane listens on 198.18.0.1:1701, authenticates every
+//!   subscriber against a local users file holding the emulator's user,
+//!   hands out addresses from the default pool 198.18.64.1 –
+//!   198.18.127.254 and publishes IP-up sessions to the table;
+//! - the data plane attaches XDP to the LNS's access and core veths and
+//!   forwards between them (`ip_forward` is 0 in the LNS namespace: the
+//!   kernel forwards nothing), the core host's route to the pool points at
+//!   the LNS's core address.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use l2tpx_tests::netns::Daemon;
+use l2tpx_tests::peers::{wait_until, TempDir};
+
+use crate::topo::{Topology, CORE_ADDR, LNS_ACCESS};
+
+/// First and last pool addresses (inside 198.18.64.0/18).
+pub const POOL_FIRST: &str = "198.18.64.1";
+/// See [`POOL_FIRST`].
+pub const POOL_LAST: &str = "198.18.127.254";
+/// Addresses in the pool.
+pub const POOL_SIZE: usize = 64 * 256 - 2;
+
+/// Where the `controlplane` and `dataplane` binaries are: next to this
+/// executable (`target/<profile>/`), or its parent for a test binary in
+/// `target/<profile>/deps`; `L2TPX_BIN_DIR` overrides.
+pub fn binaries() -> Result<(PathBuf, PathBuf), String> {
+    let dir = match std::env::var_os("L2TPX_BIN_DIR") {
+        Some(d) => PathBuf::from(d),
+        None => {
+            let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
+            let mut dir = exe.parent().map(Path::to_path_buf).unwrap_or_default();
+            if dir.file_name().is_some_and(|n| n == "deps") {
+                dir.pop();
+            }
+            dir
+        }
+    };
+    let cp = dir.join("controlplane");
+    let dp = dir.join("dataplane");
+    for b in [&cp, &dp] {
+        if !b.is_file() {
+            return Err(format!(
+                "{} not found: run `cargo build --workspace --bins` (same profile as l2tpx-bench), \
+                 or set L2TPX_BIN_DIR",
+                b.display()
+            ));
+        }
+    }
+    Ok((cp, dp))
+}
+
+/// How to run l2tpx.
+#[derive(Debug, Clone)]
+pub struct L2tpxConfig {
+    /// The subscribers' user name.
+    pub username: String,
+    /// Its password.
+    pub password: String,
+    /// `ppp.auth`: "chap-md5" or "pap".
+    pub auth: &'static str,
+    /// `log.level` ("info" logs every session).
+    pub log_level: &'static str,
+}
+
+/// The running control plane and data plane; killed (and their folder
+/// removed) on drop.
+#[derive(Debug)]
+pub struct L2tpx {
+    cp: Daemon,
+    dp: Option<Daemon>,
+    version: String,
+    // Dropped last.
+    dir: TempDir,
+}
+
+/// The error text when the data plane cannot load XDP here (the test
+/// skips on it).
+pub const XDP_UNAVAILABLE: &str = "XDP unavailable";
+
+impl L2tpx {
+    /// Writes the configs, sets the LNS namespace up (ip_forward 0),
+    /// starts the control plane and then the data plane, and waits (10 s
+    /// each at most) for "controlplane listening" and "data-plane backend"
+    /// in their logs.
+    pub fn start(topo: &Topology, cfg: &L2tpxConfig) -> Result<L2tpx, String> {
+        let (cp_bin, dp_bin) = binaries()?;
+        let io = |e: io::Error| e.to_string();
+        let dir = TempDir::new("bench-l2tpx").map_err(io)?;
+        let d = dir.path();
+        let table = d.join("sessions");
+        fs::write(
+            d.join("users"),
+            format!("{} {}\n", cfg.username, cfg.password),
+        )
+        .map_err(io)?;
+        let cp_conf = d.join("lns.toml");
+        fs::write(
+            &cp_conf,
+            format!(
+                "[l2tp]\nlisten = \"{LNS_ACCESS}:1701\"\nreceive_window = 32\nbank_bits = 0\n\
+                 \n[log]\nlevel = \"{}\"\n\
+                 \n[ppp]\nauth = [\"{}\"]\ngateway_address = \"{LNS_ACCESS}\"\n\
+                 \n[aaa]\nmode = \"local\"\nusers_file = \"users\"\n\
+                 \n[[pool]]\nname = \"default\"\nfirst = \"{POOL_FIRST}\"\nlast = \"{POOL_LAST}\"\n\
+                 \n[table]\npath = \"{}\"\nworkers = 1\nbank_bits = 0\n",
+                cfg.log_level,
+                cfg.auth,
+                table.display()
+            ),
+        )
+        .map_err(io)?;
+        let dp_conf = d.join("dataplane.toml");
+        fs::write(
+            &dp_conf,
+            format!(
+                "access_if = \"{}\"\ncore_if = \"{}\"\ntable = \"{}\"\ncore_gateway = \"{CORE_ADDR}\"\n\
+                 backend = \"auto\"\numem_frames = 4096\nring_size = 1024\ntable_wait_s = 10\n\
+                 stats_interval_s = 5\n",
+                topo.access.b,
+                topo.core_link.a,
+                table.display()
+            ),
+        )
+        .map_err(io)?;
+        topo.lns
+            .exec("sysctl", &["-q", "-w", "net.ipv4.ip_forward=0"])
+            .map_err(io)?;
+
+        let version = std::process::Command::new(&cp_bin)
+            .arg("--version")
+            .output()
+            .ok()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+            .unwrap_or_default();
+
+        let cp_log = d.join("controlplane.log");
+        let cp = spawn(topo, &cp_bin, &cp_conf, &cp_log).map_err(io)?;
+        let mut me = L2tpx {
+            cp,
+            dp: None,
+            version,
+            dir,
+        };
+        me.wait_log("controlplane", &cp_log, "controlplane listening")?;
+        let dp_log = me.dir.path().join("dataplane.log");
+        me.dp = Some(spawn(topo, &dp_bin, &dp_conf, &dp_log).map_err(io)?);
+        if let Err(e) = me.wait_log("dataplane", &dp_log, "data-plane backend") {
+            if e.contains("EPERM") || e.contains("Operation not permitted") {
+                return Err(format!("{XDP_UNAVAILABLE}: {e}"));
+            }
+            return Err(e);
+        }
+        Ok(me)
+    }
+
+    fn wait_log(&mut self, name: &str, log: &Path, needle: &str) -> Result<(), String> {
+        let daemon = match &mut self.dp {
+            Some(dp) if name == "dataplane" => dp,
+            _ => &mut self.cp,
+        };
+        let mut exited = false;
+        let ready = wait_until(Duration::from_secs(10), || {
+            if let Ok(Some(_)) = daemon.child().try_wait() {
+                exited = true;
+                return true;
+            }
+            fs::read_to_string(log).is_ok_and(|l| l.contains(needle))
+        });
+        let text = fs::read_to_string(log).unwrap_or_default();
+        if (exited && !text.contains(needle)) || !ready {
+            return Err(format!(
+                "{name} did not start (exited: {exited}; no {needle:?} in its log):\n{text}"
+            ));
+        }
+        Ok(())
+    }
+
+    /// Waits (up to `timeout`) until the data plane steers downstream
+    /// traffic for `n` IPv4 subscribers: it syncs its XDP subscriber maps
+    /// from the table once a second, so a session the control plane just
+    /// published gets downstream traffic only after the next sync. Returns
+    /// the last count seen.
+    pub fn wait_steered(&self, n: usize, timeout: Duration) -> usize {
+        let log = self.dir.path().join("dataplane.log");
+        let mut seen = 0;
+        wait_until(timeout, || {
+            seen = fs::read_to_string(&log)
+                .ok()
+                .and_then(|t| last_steered(&t))
+                .unwrap_or(0);
+            seen >= n
+        });
+        seen
+    }
+
+    /// The process IDs (control plane, data plane), for CPU accounting.
+    pub fn pids(&self) -> Vec<u32> {
+        std::iter::once(self.cp.id())
+            .chain(self.dp.as_ref().map(Daemon::id))
+            .collect()
+    }
+
+    /// `controlplane --version`.
+    pub fn version(&self) -> String {
+        self.version.clone()
+    }
+
+    /// SIGTERM to both (the control plane first: its StopCCNs still go
+    /// out through the kernel), then kills what is left.
+    pub fn stop(mut self) {
+        self.cp.terminate(Duration::from_secs(5));
+        if let Some(dp) = &mut self.dp {
+            dp.terminate(Duration::from_secs(5));
+        }
+        if std::env::var_os("L2TPX_BENCH_LOGS").is_some() {
+            for n in ["controlplane.log", "dataplane.log"] {
+                let t = fs::read_to_string(self.dir.path().join(n)).unwrap_or_default();
+                eprintln!("== {n} ==\n{t}");
+            }
+        }
+    }
+}
+
+fn spawn(topo: &Topology, bin: &Path, conf: &Path, log: &Path) -> io::Result<Daemon> {
+    let out = fs::File::create(log)?;
+    let mut cmd = topo.lns.command(&bin.to_string_lossy());
+    cmd.arg("--config")
+        .arg(conf)
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(out.try_clone()?)
+        .stderr(out);
+    Daemon::spawn(cmd)
+}
+
+/// The `v4=N` of the last "XDP subscriber maps synced" line.
+fn last_steered(log: &str) -> Option<usize> {
+    let line = log
+        .lines()
+        .rev()
+        .find(|l| l.contains("XDP subscriber maps synced"))?;
+    // Without ANSI colour sequences (ESC [ ... m).
+    let mut plain = String::with_capacity(line.len());
+    let mut esc = false;
+    for c in line.chars() {
+        match (esc, c) {
+            (false, '\u{1b}') => esc = true,
+            (true, 'm') => esc = false,
+            (true, _) => {}
+            (false, c) => plain.push(c),
+        }
+    }
+    let at = plain.find("v4=")? + 3;
+    let digits: String = plain[at..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits.parse().ok()
+}
+
+#[cfg(test)]
+mod test {
+    #[test]
+    fn parses_the_steered_count() {
+        let log = "x INFO dataplane: XDP subscriber maps synced added=3 removed=0 v4=3 v6=0\n\
+                   x INFO dataplane: XDP subscriber maps synced added=117 removed=0 \u{1b}[3mv4\u{1b}[0m=120 v6=0\n";
+        assert_eq!(super::last_steered(log), Some(3 + 117));
+        assert_eq!(super::last_steered("nothing"), None);
+    }
+}
