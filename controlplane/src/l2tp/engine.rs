@@ -710,27 +710,14 @@ impl Engine {
             self.stats.malformed += 1;
             return;
         }
-        if let Some((v, t)) = a.unknown_mandatory {
-            let text = format!("unknown mandatory AVP vendor {v} type {t}");
+        if let Some((err, text)) = mandatory_avp_error(&a) {
             return self.refuse_sccrq(
                 now,
                 fp,
                 peer,
                 peer_tid,
                 RESULT_GENERAL_ERROR,
-                Some(ERR_UNKNOWN_AVP),
-                &text,
-            );
-        }
-        if let Some(t) = a.bad_mandatory {
-            let text = format!("malformed mandatory AVP type {t}");
-            return self.refuse_sccrq(
-                now,
-                fp,
-                peer,
-                peer_tid,
-                RESULT_GENERAL_ERROR,
-                Some(ERR_BAD_VALUE),
+                Some(err),
                 &text,
             );
         }
@@ -928,13 +915,8 @@ impl Engine {
             self.enter_closing(now, tid, cause, false);
             return;
         }
-        if let Some((v, ty)) = a.unknown_mandatory {
-            let text = format!("unknown mandatory AVP vendor {v} type {ty}");
-            return self.stop(now, tid, RESULT_GENERAL_ERROR, Some(ERR_UNKNOWN_AVP), &text);
-        }
-        if let Some(ty) = a.bad_mandatory {
-            let text = format!("malformed mandatory AVP type {ty}");
-            return self.stop(now, tid, RESULT_GENERAL_ERROR, Some(ERR_BAD_VALUE), &text);
+        if let Some((err, text)) = mandatory_avp_error(&a) {
+            return self.stop(now, tid, RESULT_GENERAL_ERROR, Some(err), &text);
         }
         let Some(t) = self.tunnels.get_mut(&tid) else {
             return;
@@ -1031,13 +1013,8 @@ impl Engine {
             });
             return;
         }
-        if let Some((v, ty)) = a.unknown_mandatory {
-            let text = format!("unknown mandatory AVP vendor {v} type {ty}");
-            return self.local_cdn(tid, sid, RESULT_GENERAL_ERROR, Some(ERR_UNKNOWN_AVP), &text);
-        }
-        if let Some(ty) = a.bad_mandatory {
-            let text = format!("malformed mandatory AVP type {ty}");
-            return self.local_cdn(tid, sid, RESULT_GENERAL_ERROR, Some(ERR_BAD_VALUE), &text);
+        if let Some((err, text)) = mandatory_avp_error(&a) {
+            return self.local_cdn(tid, sid, RESULT_GENERAL_ERROR, Some(err), &text);
         }
         if let Some(name) = a.missing_required() {
             let text = format!("missing {name} AVP");
@@ -1097,27 +1074,8 @@ impl Engine {
 
     fn on_icrq(&mut self, now: Instant, tid: u16, a: Avps) {
         let peer_sid = a.assigned_session_id.unwrap_or(0);
-        if let Some((v, ty)) = a.unknown_mandatory {
-            let text = format!("unknown mandatory AVP vendor {v} type {ty}");
-            return self.send_cdn(
-                tid,
-                peer_sid,
-                0,
-                RESULT_GENERAL_ERROR,
-                Some(ERR_UNKNOWN_AVP),
-                &text,
-            );
-        }
-        if let Some(ty) = a.bad_mandatory {
-            let text = format!("malformed mandatory AVP type {ty}");
-            return self.send_cdn(
-                tid,
-                peer_sid,
-                0,
-                RESULT_GENERAL_ERROR,
-                Some(ERR_BAD_VALUE),
-                &text,
-            );
+        if let Some((err, text)) = mandatory_avp_error(&a) {
+            return self.send_cdn(tid, peer_sid, 0, RESULT_GENERAL_ERROR, Some(err), &text);
         }
         if let Some(name) = a.missing_required() {
             let text = format!("missing {name} AVP");
@@ -1495,4 +1453,17 @@ fn peer_cause(a: &Avps) -> DisconnectCause {
         message: String::from_utf8_lossy(&r.message).into_owned(),
         q931: a.q931.clone(),
     }
+}
+
+/// §4.1: the error code and text for an unrecognized mandatory AVP, or a
+/// mandatory one whose value is malformed; `None` when there is neither.
+fn mandatory_avp_error(a: &Avps) -> Option<(u16, String)> {
+    if let Some((v, ty)) = a.unknown_mandatory {
+        return Some((
+            ERR_UNKNOWN_AVP,
+            format!("unknown mandatory AVP vendor {v} type {ty}"),
+        ));
+    }
+    a.bad_mandatory
+        .map(|ty| (ERR_BAD_VALUE, format!("malformed mandatory AVP type {ty}")))
 }
