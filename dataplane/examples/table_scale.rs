@@ -32,7 +32,10 @@ const PER_BANK: u32 = 65_535;
 const CHUNK: usize = 2048;
 
 /// Session `i` (0-based): tunnel 32 + bank (its low 5 bits are the bank),
-/// session ID 1..=65535 in the bank, subscriber 10.0.0.0 + i.
+/// session ID 1..=65535 in the bank, subscriber 240.0.0.0 + i. These are
+/// in-memory table keys that never reach a network: 198.18.0.0/15 holds only
+/// 131,072 addresses, too few for 1M distinct subscribers, so the reserved,
+/// unroutable 240.0.0.0/4 stands in.
 fn spec(i: u32) -> SessionSpec {
     let bank = i / PER_BANK;
     let sid = (i % PER_BANK + 1) as u16;
@@ -52,7 +55,7 @@ fn spec(i: u32) -> SessionSpec {
 }
 
 fn sub(i: u32) -> Ipv4Addr {
-    Ipv4Addr::from(0x0a00_0000 + i)
+    Ipv4Addr::from(0xf000_0000 + i)
 }
 
 struct Row<'a>(l2tpx_table::WorkerCounters<'a>);
