@@ -194,6 +194,31 @@ impl Scheduler {
         }
     }
 
+    /// Drains the ready tunnels in order until one has a datagram for
+    /// `buf`; returns its ID, peer and length. Tunnels that are gone or
+    /// have nothing left leave the ready queue. The caller reschedules the
+    /// tunnel it got.
+    pub fn poll_ready<T>(
+        &mut self,
+        tunnels: &mut IdMap<T>,
+        conn: fn(&mut T) -> &mut Conn,
+        now: Instant,
+        buf: &mut [u8],
+    ) -> Option<(u16, SocketAddr, usize)> {
+        while let Some(tid) = self.front_ready() {
+            let Some(t) = tunnels.get_mut(&tid) else {
+                self.pop_ready();
+                continue;
+            };
+            let c = conn(t);
+            match c.poll_transmit(now, buf) {
+                Some(n) => return Some((tid, c.peer, n)),
+                None => self.pop_ready(),
+            }
+        }
+        None
+    }
+
     /// Forgets a removed tunnel (its heap and ready entries die lazily).
     pub fn forget(&mut self, tid: u16) {
         self.scheduled.remove(&tid);

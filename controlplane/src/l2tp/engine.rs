@@ -383,21 +383,11 @@ impl Engine {
                 return Some((peer, d.len()));
             }
         }
-        while let Some(tid) = self.sched.front_ready() {
-            let Some(t) = self.tunnels.get_mut(&tid) else {
-                self.sched.pop_ready();
-                continue;
-            };
-            match t.conn.poll_transmit(now, buf) {
-                Some(n) => {
-                    let peer = t.conn.peer;
-                    self.reschedule(tid);
-                    return Some((peer, n));
-                }
-                None => self.sched.pop_ready(),
-            }
-        }
-        None
+        let (tid, peer, n) = self
+            .sched
+            .poll_ready(&mut self.tunnels, |t| &mut t.conn, now, buf)?;
+        self.reschedule(tid);
+        Some((peer, n))
     }
 
     /// When [`Engine::handle_timeout`] should next be called.

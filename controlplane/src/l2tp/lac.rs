@@ -409,21 +409,11 @@ impl Lac {
     /// The next datagram to send.
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<(SocketAddr, usize)> {
         self.last_now = Some(self.last_now.map_or(now, |l| l.max(now)));
-        while let Some(tid) = self.sched.front_ready() {
-            let Some(t) = self.tunnels.get_mut(&tid) else {
-                self.sched.pop_ready();
-                continue;
-            };
-            match t.conn.poll_transmit(now, buf) {
-                Some(n) => {
-                    let peer = t.conn.peer;
-                    self.reschedule(tid);
-                    return Some((peer, n));
-                }
-                None => self.sched.pop_ready(),
-            }
-        }
-        None
+        let (tid, peer, n) = self
+            .sched
+            .poll_ready(&mut self.tunnels, |t| &mut t.conn, now, buf)?;
+        self.reschedule(tid);
+        Some((peer, n))
     }
 
     /// When to call [`Lac::handle_timeout`].
