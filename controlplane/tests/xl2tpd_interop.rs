@@ -17,7 +17,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use l2tpx_tests::netns::{self, Daemon, NetNs, Veth};
-use l2tpx_tests::peers::{wait_until, TempDir, Xl2tpd};
+use l2tpx_tests::peers::{wait_until, Capture, TempDir, Xl2tpd};
 use l2tpx_tests::tshark_fields;
 
 const LAC_IP: &str = "198.18.0.2";
@@ -71,21 +71,6 @@ macro_rules! skip_unless_available {
             return;
         }
     };
-}
-
-/// Writes one command to xl2tpd's control pipe in ONE write(2). xl2tpd
-/// acts on whatever a read(2) returns, so `writeln!` (which writes "c ",
-/// the name and "\n" separately) can hand it a truncated command: seen as
-/// "Host name lookup failed for ." and no tunnel. (`Xl2tpd::dial` and
-/// `hangup` in l2tpx-tests have that race, hence this.)
-fn control(xl2tpd_dir: &Path, line: &str) {
-    use std::io::Write;
-    let mut pipe = fs::OpenOptions::new()
-        .write(true)
-        .open(xl2tpd_dir.join("l2tp-control"))
-        .expect("xl2tpd control pipe");
-    pipe.write_all(format!("{line}\n").as_bytes())
-        .expect("write to xl2tpd control pipe");
 }
 
 /// One L2TP control message as tshark decoded it.
@@ -201,56 +186,6 @@ fn acknowledged(msgs: &[Msg], m: &Msg) -> bool {
             && a.nr.wrapping_sub(m.ns) as i16 > 0
             && a.nr.wrapping_sub(m.ns) < 0x8000
     })
-}
-
-/// tcpdump on one interface of a namespace, like `peers::Capture` but with
-/// `--immediate-mode`: without it libpcap holds packets in its ring until
-/// a 1 s block timeout, and a scenario that ends sooner (xl2tpd's whole
-/// call takes ~100 ms) leaves an empty pcap.
-struct Capture {
-    daemon: Daemon,
-    path: PathBuf,
-}
-
-impl Capture {
-    fn start(ns: &NetNs, iface: &str, filter: &str, path: &Path) -> Capture {
-        let daemon = ns
-            .spawn(
-                "tcpdump",
-                &[
-                    "-i",
-                    iface,
-                    "-n",
-                    "-U",
-                    "--immediate-mode",
-                    "-s",
-                    "0",
-                    "-w",
-                    &path.to_string_lossy(),
-                    filter,
-                ],
-            )
-            .expect("spawn tcpdump");
-        assert!(
-            wait_until(Duration::from_secs(5), || {
-                fs::metadata(path).is_ok_and(|m| m.len() >= 24)
-            }),
-            "tcpdump did not start in 5 s"
-        );
-        // The header is written before the socket is bound to the
-        // interface; give it a moment.
-        std::thread::sleep(Duration::from_millis(100));
-        Capture {
-            daemon,
-            path: path.to_owned(),
-        }
-    }
-
-    fn stop(mut self) -> PathBuf {
-        std::thread::sleep(Duration::from_millis(100));
-        let _ = self.daemon.terminate(Duration::from_secs(3));
-        self.path.clone()
-    }
 }
 
 /// Namespaces, veth, scratch dir, and the controlplane with its log.
@@ -425,11 +360,12 @@ fn call_and_hangup(tag: &str, secret: Option<&str>) {
     let topo = Topo::new(tag);
     let pcap = topo.dir.path().join("lns.pcap");
     let mut lns = topo.start_lns(secret);
-    let cap = Capture::start(&topo.lns, &topo.lns_iface(), "udp port 1701", &pcap);
+    let cap =
+        Capture::start(&topo.lns, &topo.lns_iface(), "udp port 1701", &pcap).expect("tcpdump");
     let lac_dir = topo.dir.path().join("lac");
     fs::create_dir_all(&lac_dir).unwrap();
     let xl2tpd = Xl2tpd::start(&topo.lac, &lac_dir, LNS_IP, secret).expect("xl2tpd");
-    control(&lac_dir, &format!("c {}", xl2tpd.lac_name));
+    xl2tpd.dial().expect("xl2tpd dial");
 
     let t = Duration::from_secs(10);
     topo.wait_log("the tunnel", "tunnel up", t);
@@ -437,7 +373,7 @@ fn call_and_hangup(tag: &str, secret: Option<&str>) {
     // pppd fails without /dev/ppp: xl2tpd clears the call by itself.
     topo.wait_log("xl2tpd's CDN", "session down", t);
     // The tunnel stays up without its call until `d NAME`: StopCCN.
-    control(&lac_dir, &format!("d {}", xl2tpd.lac_name));
+    xl2tpd.hangup().expect("xl2tpd hangup");
     topo.wait_log("xl2tpd's StopCCN", "tunnel down", t);
     // Our ZLB for the StopCCN leaves after the ACK delay (100 ms).
     std::thread::sleep(Duration::from_millis(300));
@@ -487,13 +423,16 @@ fn sigterm_sends_stopccn_and_exits_zero() {
     let topo = Topo::new("x2s");
     let pcap = topo.dir.path().join("lns.pcap");
     let mut lns = topo.start_lns(None);
-    let cap = Capture::start(&topo.lns, &topo.lns_iface(), "udp port 1701", &pcap);
+    let cap =
+        Capture::start(&topo.lns, &topo.lns_iface(), "udp port 1701", &pcap).expect("tcpdump");
     let lac_dir = topo.dir.path().join("lac");
     fs::create_dir_all(&lac_dir).unwrap();
-    let _xl2tpd = Xl2tpd::start(&topo.lac, &lac_dir, LNS_IP, None).expect("xl2tpd");
+    let xl2tpd = Xl2tpd::start(&topo.lac, &lac_dir, LNS_IP, None).expect("xl2tpd");
     // `t HOST` opens a tunnel with no call: with a call, pppd's failure
     // makes xl2tpd close the tunnel itself within ~30 ms, racing the signal.
-    control(&lac_dir, &format!("t {LNS_IP}"));
+    xl2tpd
+        .command(&format!("t {LNS_IP}"))
+        .expect("xl2tpd tunnel");
     topo.wait_log("the tunnel", "tunnel up", Duration::from_secs(10));
     // Still up a moment later (nothing closes it on its own).
     std::thread::sleep(Duration::from_millis(300));

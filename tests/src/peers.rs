@@ -115,7 +115,8 @@ impl Xl2tpd {
         })
     }
 
-    fn send(&self, line: &str) -> io::Result<()> {
+    /// Sends one control-pipe command (`c NAME`, `d NAME`, `t HOST`, ...).
+    pub fn command(&self, line: &str) -> io::Result<()> {
         let mut pipe = fs::OpenOptions::new().write(true).open(&self.control)?;
         // One write(2): xl2tpd acts on whatever a single read returns, so a
         // command split across writes arrives truncated.
@@ -124,12 +125,12 @@ impl Xl2tpd {
 
     /// `c NAME`: open the tunnel and place a call.
     pub fn dial(&self) -> io::Result<()> {
-        self.send(&format!("c {}", self.lac_name))
+        self.command(&format!("c {}", self.lac_name))
     }
 
     /// `d NAME`: hang up and close the tunnel (StopCCN).
     pub fn hangup(&self) -> io::Result<()> {
-        self.send(&format!("d {}", self.lac_name))
+        self.command(&format!("d {}", self.lac_name))
     }
 
     /// The daemon, e.g. to stop it.
@@ -170,6 +171,9 @@ impl Capture {
         }) {
             return Err(io::Error::other("tcpdump did not start in 5 s"));
         }
+        // The header is written before the socket is bound to the
+        // interface; give it a moment.
+        std::thread::sleep(Duration::from_millis(100));
         Ok(Capture {
             daemon,
             path: path.to_owned(),
