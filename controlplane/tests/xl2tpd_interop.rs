@@ -362,6 +362,9 @@ fn call_and_hangup(tag: &str, secret: Option<&str>) {
     let mut lns = topo.start_lns(secret);
     let cap =
         Capture::start(&topo.lns, &topo.lns_iface(), "udp port 1701", &pcap).expect("tcpdump");
+    // tcpdump writes its pcap header before it is bound to the interface;
+    // the scenario's first packet must not race it.
+    std::thread::sleep(Duration::from_millis(100));
     let lac_dir = topo.dir.path().join("lac");
     fs::create_dir_all(&lac_dir).unwrap();
     let xl2tpd = Xl2tpd::start(&topo.lac, &lac_dir, LNS_IP, secret).expect("xl2tpd");
@@ -425,6 +428,9 @@ fn sigterm_sends_stopccn_and_exits_zero() {
     let mut lns = topo.start_lns(None);
     let cap =
         Capture::start(&topo.lns, &topo.lns_iface(), "udp port 1701", &pcap).expect("tcpdump");
+    // tcpdump writes its pcap header before it is bound to the interface;
+    // the scenario's first packet must not race it.
+    std::thread::sleep(Duration::from_millis(100));
     let lac_dir = topo.dir.path().join("lac");
     fs::create_dir_all(&lac_dir).unwrap();
     let xl2tpd = Xl2tpd::start(&topo.lac, &lac_dir, LNS_IP, None).expect("xl2tpd");

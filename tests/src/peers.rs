@@ -158,6 +158,10 @@ impl Capture {
                 "-U",
                 // No 1 s libpcap buffering: short scenarios are captured whole.
                 "--immediate-mode",
+                // A 32 MiB kernel buffer (KiB): tcpdump writes a packet at a
+                // time and fell behind setup bursts, dropping frames.
+                "-B",
+                "32768",
                 "-s",
                 "0",
                 "-w",
@@ -171,9 +175,6 @@ impl Capture {
         }) {
             return Err(io::Error::other("tcpdump did not start in 5 s"));
         }
-        // The header is written before the socket is bound to the
-        // interface; give it a moment.
-        std::thread::sleep(Duration::from_millis(100));
         Ok(Capture {
             daemon,
             path: path.to_owned(),
@@ -182,8 +183,26 @@ impl Capture {
 
     /// Stops the capture (flushing it) and returns the pcap's path.
     pub fn stop(mut self) -> PathBuf {
-        // Let the last packets reach the ring before tcpdump exits.
-        std::thread::sleep(Duration::from_millis(200));
+        // tcpdump writes one packet at a time and can trail the wire by
+        // seconds after a burst; SIGTERM drops what is still queued in the
+        // kernel. Wait until the pcap has stopped growing for 200 ms
+        // (bounded at 5 s), then stop it.
+        let size = || fs::metadata(&self.path).map_or(0, |m| m.len());
+        let mut last = size();
+        let mut still = 0;
+        for _ in 0..50 {
+            std::thread::sleep(Duration::from_millis(100));
+            let now = size();
+            if now == last {
+                still += 1;
+                if still >= 2 {
+                    break;
+                }
+            } else {
+                still = 0;
+                last = now;
+            }
+        }
         let _ = self.daemon.terminate(Duration::from_secs(3));
         self.path.clone()
     }
