@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
-use l2tpx_tests::l2tpns::in_netns;
+use l2tpx_tests::netns::in_netns;
 use l2tpx_tests::peers::Capture;
 
 use crate::emulator::{grow_buffers, EmuConfig, Emulator};

@@ -32,10 +32,10 @@ use l2tpx_controlplane::l2tp::{CallParams, LacConfig, SessionKey, SplitMix64};
 use l2tpx_controlplane::ppp::client::ClientConfig;
 use l2tpx_controlplane::session::testing::{LacPeer, PeerEvent};
 use l2tpx_table::{slot_index, SessionCounters, SessionLookup, TableReader};
-use l2tpx_tests::netns;
+use l2tpx_tests::netns::{self, in_ns};
 use l2tpx_tests::system::{
-    self, in_ns, interface_mac, sibling_binary, Binaries, Lns, LnsSpec, StartError, Topology,
-    CORE_IP, LAC_IP, LNS_ACCESS_IP, POOL_FIRST, POOL_LAST,
+    self, interface_mac, sibling_binary, Binaries, Lns, LnsSpec, StartError, Topology, CORE_IP,
+    LAC_IP, LNS_ACCESS_IP, POOL_FIRST, POOL_LAST,
 };
 use l2tpx_wire::ipv4::{self, IpProtocol};
 use l2tpx_wire::l2tp::{AvpValue, ControlMessageRepr, DataHeader, MessageType};

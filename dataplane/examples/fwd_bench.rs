@@ -269,12 +269,12 @@ fn run(a: &Args, workers: u32, mode: WorkerMode) -> RunResult {
         let (tr, upr, downr, stopr) = (&t, &up, &down, &stop);
         let g_up = sc.spawn(move || {
             pin(cpu_up);
-            topo::enter(tr.lac.name()).unwrap();
+            l2tpx_tests::netns::enter(tr.lac.name()).unwrap();
             generate(&tr.lac_if, workers, upr, stopr, a.packets)
         });
         let g_down = sc.spawn(move || {
             pin(cpu_down);
-            topo::enter(tr.core.name()).unwrap();
+            l2tpx_tests::netns::enter(tr.core.name()).unwrap();
             generate(&tr.core_if, workers, downr, stopr, a.packets)
         });
         std::thread::sleep(Duration::from_millis(500));

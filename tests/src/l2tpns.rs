@@ -11,7 +11,7 @@
 //! - it kills its own process group on exit, so it runs as the leader of
 //!   its own group ([`Daemon`]), never in the test's;
 //! - it always authenticates PPP through RADIUS: FreeRADIUS runs in the
-//!   *same* namespace on its 127.0.0.1 ([`in_netns`] starts it from a
+//!   *same* namespace on its 127.0.0.1 ([`crate::netns::in_netns`] starts it from a
 //!   thread that entered the namespace);
 //! - `allow_duplicate_users yes`: every emulated subscriber logs in as the
 //!   same user.
@@ -24,7 +24,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use crate::freeradius::FreeRadius;
-use crate::netns::{Daemon, NetNs};
+use crate::netns::{in_netns, Daemon, NetNs};
 use crate::peers::{wait_until, TempDir};
 
 /// Why l2tpns cannot be run here, or `None` when it can (root, network
@@ -53,27 +53,6 @@ fn which(program: &str) -> Option<PathBuf> {
         std::env::split_paths(&paths)
             .map(|d| d.join(program))
             .find(|p| p.is_file())
-    })
-}
-
-/// Runs `f` on a fresh thread that has entered the network namespace
-/// `ns_name` (`/run/netns/NAME`). Sockets it creates and processes it
-/// spawns live in that namespace; the calling thread is untouched.
-pub fn in_netns<T: Send>(ns_name: &str, f: impl FnOnce() -> T + Send) -> io::Result<T> {
-    use std::os::fd::AsRawFd;
-    let file = fs::File::open(Path::new("/run/netns").join(ns_name))?;
-    std::thread::scope(|s| {
-        s.spawn(move || {
-            // SAFETY: setns(2) on a namespace fd we own; it changes only
-            // this thread's network namespace.
-            let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
-            if rc != 0 {
-                return Err(io::Error::last_os_error());
-            }
-            Ok(f())
-        })
-        .join()
-        .map_err(|_| io::Error::other("in_netns: the closure panicked"))?
     })
 }
 

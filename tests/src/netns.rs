@@ -52,6 +52,37 @@ pub fn run(cmd: &mut Command) -> io::Result<Output> {
     }
 }
 
+/// Moves the calling thread into the network namespace `name`.
+pub fn enter(name: &str) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let file = std::fs::File::open(std::path::Path::new("/run/netns").join(name))?;
+    // SAFETY: setns(2) on a namespace fd we own; it changes only this
+    // thread's network namespace, and the result is checked.
+    if unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Runs `f` on a fresh thread that has entered the namespace `name`.
+/// Sockets it creates and processes it spawns live there (and the sockets
+/// can be used from any thread afterwards); the calling thread is untouched.
+pub fn in_netns<T: Send>(name: &str, f: impl FnOnce() -> T + Send) -> io::Result<T> {
+    std::thread::scope(|s| {
+        s.spawn(move || {
+            enter(name)?;
+            Ok(f())
+        })
+        .join()
+        .map_err(|_| io::Error::other("in_netns: the closure panicked"))?
+    })
+}
+
+/// [`in_netns`] for a namespace the test owns; panics if it fails.
+pub fn in_ns<R: Send>(ns: &NetNs, f: impl FnOnce() -> R + Send) -> R {
+    in_netns(ns.name(), f).expect("running inside the test namespace")
+}
+
 /// A network namespace, deleted on drop (with everything inside it).
 #[derive(Debug)]
 pub struct NetNs {

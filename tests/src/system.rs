@@ -20,7 +20,6 @@
 use std::fs::File;
 use std::io;
 use std::net::Ipv4Addr;
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::Duration;
@@ -42,30 +41,6 @@ pub const POOL_NET: &str = "198.18.64.0/18";
 pub const POOL_FIRST: Ipv4Addr = Ipv4Addr::new(198, 18, 64, 1);
 /// The last address the pool hands out.
 pub const POOL_LAST: Ipv4Addr = Ipv4Addr::new(198, 18, 64, 254);
-
-/// Moves the calling thread into network namespace `ns`.
-pub fn enter(ns: &NetNs) -> io::Result<()> {
-    let f = File::open(format!("/var/run/netns/{}", ns.name()))?;
-    // SAFETY: setns(2) on an open namespace file; it affects the calling
-    // thread only, and the result is checked.
-    if unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
-}
-
-/// Runs `f` on a fresh thread inside `ns`. Sockets it creates stay in that
-/// namespace and can be used from any thread afterwards.
-pub fn in_ns<R: Send>(ns: &NetNs, f: impl FnOnce() -> R + Send) -> R {
-    std::thread::scope(|s| {
-        s.spawn(|| {
-            enter(ns).expect("setns into the test namespace");
-            f()
-        })
-        .join()
-        .expect("thread inside a namespace panicked")
-    })
-}
 
 fn sysctl(ns: &NetNs, kv: &str) -> io::Result<()> {
     ns.exec("sysctl", &["-q", "-w", kv]).map(|_| ())

@@ -14,7 +14,6 @@
 //! test files that need it.
 #![allow(dead_code)]
 
-use std::fs::File;
 use std::io;
 use std::net::Ipv4Addr;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -23,6 +22,7 @@ use std::time::Duration;
 use l2tpx_dataplane::neigh;
 use l2tpx_dataplane::pipeline::{build_template, TemplateParams, L2TP_PORT};
 use l2tpx_table::{slot_index, Session};
+pub use l2tpx_tests::netns::in_ns;
 use l2tpx_tests::netns::{NetNs, Veth};
 use l2tpx_wire::ipv4::{self, IpProtocol};
 use l2tpx_wire::udp;
@@ -41,28 +41,6 @@ pub const SUB_PORT: u16 = 6000;
 /// Subscriber `i` (1-based): 198.18.1.i.
 pub fn subscriber(i: u16) -> Ipv4Addr {
     Ipv4Addr::new(198, 18, 1, i as u8)
-}
-
-/// Moves the calling thread into network namespace `name`.
-pub fn enter(name: &str) -> io::Result<()> {
-    let f = File::open(format!("/var/run/netns/{name}"))?;
-    // SAFETY: setns on a namespace fd; affects the calling thread only.
-    if unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
-}
-
-/// Runs `f` on a fresh thread inside `ns` (sockets it creates stay there).
-pub fn in_ns<R: Send>(ns: &NetNs, f: impl FnOnce() -> R + Send) -> R {
-    std::thread::scope(|s| {
-        s.spawn(|| {
-            enter(ns.name()).expect("setns");
-            f()
-        })
-        .join()
-        .expect("thread in netns panicked")
-    })
 }
 
 /// The three namespaces and their two veth pairs.
