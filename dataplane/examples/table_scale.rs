@@ -6,25 +6,25 @@
 //!
 //! ```text
 //! cargo build --release -p l2tpx-dataplane --example table_scale
-//! target/release/examples/table_scale SESSIONS up|down BATCHES [--no-prefetch] [--no-counters]
+//! target/release/examples/table_scale SESSIONS up|down BATCHES [--prefetch=ahead|batch|none] [--no-counters] [--active=K]
 //! valgrind --tool=callgrind --collect-atstart=no --toggle-collect='table_scale::run' \
 //!     target/release/examples/table_scale 1048576 up 2000
 //! ```
 //!
 //! Per batch the frames are restored (the pristine packet copied back and
-//! the session's IDs or address patched in: not timed), then
-//! `prefetch_batch` (unless `--no-prefetch`) and `process_batch` are timed
-//! together. Prints the median and mean ns per packet over the batches and
+//! the session's IDs or address patched in: not timed), then the cache
+//! warming (the worker's `TableLookahead` unless `--prefetch=` says
+//! otherwise) and the pipeline are timed together. Prints the median and mean ns per packet over the batches and
 //! the packet rate the mean gives.
 
 use std::net::Ipv4Addr;
 
 use l2tpx_dataplane::pipeline::testing::{ipv4_packet, net, L2tpFrame, SessionSpec, Transport};
 use l2tpx_dataplane::pipeline::{
-    process_batch, BatchResult, CounterSink, Direction, Frame, PipelineConfig, Side, Verdict,
-    BATCH_MAX, HEADROOM,
+    process_batch, process_batch_ahead, BatchResult, CounterSink, Direction, Frame, PipelineConfig,
+    Side, Verdict, BATCH_MAX, HEADROOM,
 };
-use l2tpx_dataplane::worker::prefetch_batch;
+use l2tpx_dataplane::worker::{prefetch_batch, TableLookahead};
 use l2tpx_table::{slot_index, SessionEntry, TableReader, TableWriter};
 
 const BANK_BITS: u32 = 5;
@@ -81,11 +81,31 @@ fn main() {
     let dir = args.next().unwrap_or_else(|| "up".into());
     let batches: usize = args.next().and_then(|s| s.parse().ok()).unwrap_or(100_000);
     let flags: Vec<String> = args.collect();
-    let prefetch = !flags.iter().any(|f| f == "--no-prefetch");
+    // Cache warming: `ahead` (the worker's, D22), `batch` (one prefetch
+    // pass over the whole batch first, D20) or `none`.
+    let prefetch = if flags
+        .iter()
+        .any(|f| f == "--no-prefetch" || f == "--prefetch=none")
+    {
+        Prefetch::None
+    } else if flags.iter().any(|f| f == "--prefetch=batch") {
+        Prefetch::Batch
+    } else {
+        Prefetch::Ahead
+    };
     // `--no-counters`: per-session counters to a sink that forgets them
     // (shows what the counter row's cache misses cost).
     let counters = !flags.iter().any(|f| f == "--no-counters");
     let up = dir == "up";
+    // `--active=K`: traffic for K sessions spread evenly over the N
+    // installed (the hot set of the moment), instead of all N.
+    let active: u32 = flags
+        .iter()
+        .find_map(|f| f.strip_prefix("--active="))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(n)
+        .clamp(1, n);
+    let stride = n / active;
 
     let banks = n.div_ceil(PER_BANK);
     let capacity = (banks << 16).max(65_536);
@@ -140,7 +160,7 @@ fn main() {
             rng ^= rng << 13;
             rng ^= rng >> 7;
             rng ^= rng << 17;
-            let i = ((rng >> 11) % u64::from(n)) as u32;
+            let i = ((rng >> 11) % u64::from(active)) as u32 * stride;
             let p = &mut b[HEADROOM..HEADROOM + pristine.len()];
             p.copy_from_slice(&pristine);
             if up {
@@ -161,7 +181,16 @@ fn main() {
             .map(|b| Frame::new(&mut b[..], HEADROOM, pristine.len(), side))
             .collect();
         let sink: &mut dyn CounterSink = if counters { &mut sink } else { &mut forget };
-        let (dt, fwd) = run(&mut frames, &reader, &cfg, &mut out, sink, prefetch, want);
+        let (dt, fwd) = run(
+            &mut frames,
+            &reader,
+            &cfg,
+            &mut out,
+            sink,
+            prefetch,
+            counters.then_some(row),
+            want,
+        );
         times.push(dt);
         forwarded += fwd;
     }
@@ -174,7 +203,7 @@ fn main() {
     let per = |ns: u64| ns as f64 / BATCH_MAX as f64;
     let mean = times.iter().sum::<u64>() as f64 / times.len() as f64 / BATCH_MAX as f64;
     println!(
-        "sessions={n} dir={dir} prefetch={prefetch} counters={counters} batches={batches}: median {:.1} ns/pkt, \
+        "sessions={n} active={active} dir={dir} prefetch={prefetch:?} counters={counters} batches={batches}: median {:.1} ns/pkt, \
          p10 {:.1}, p90 {:.1}, mean {:.1} ns/pkt = {:.2} Mpps",
         per(times[times.len() / 2]),
         per(times[times.len() / 10]),
@@ -187,24 +216,42 @@ fn main() {
     let _ = std::fs::remove_file(&path);
 }
 
-/// One timed batch: the prefetch pass and the pipeline. Returns its
+/// One timed batch: the cache warming and the pipeline. Returns its
 /// nanoseconds and how many frames got the expected verdict.
 #[inline(never)]
+#[allow(clippy::too_many_arguments)]
 fn run(
     frames: &mut [Frame<'_>],
     reader: &TableReader,
     cfg: &PipelineConfig,
     out: &mut BatchResult,
     sink: &mut dyn CounterSink,
-    prefetch: bool,
+    prefetch: Prefetch,
+    row: Option<l2tpx_table::WorkerCounters<'_>>,
     want: Verdict,
 ) -> (u64, u64) {
     let t = now();
-    if prefetch {
-        prefetch_batch(frames, reader);
+    match prefetch {
+        Prefetch::None => {
+            process_batch(frames, reader, cfg, out, sink);
+        }
+        Prefetch::Batch => {
+            prefetch_batch(frames, reader);
+            process_batch(frames, reader, cfg, out, sink);
+        }
+        Prefetch::Ahead => {
+            let ahead = TableLookahead::new(reader, row);
+            process_batch_ahead(frames, reader, cfg, out, sink, &ahead);
+        }
     }
-    process_batch(frames, reader, cfg, out, sink);
     let dt = t.elapsed().as_nanos() as u64;
     let ok = out.verdicts().iter().filter(|&&v| v == want).count() as u64;
     (dt, ok)
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Prefetch {
+    None,
+    Batch,
+    Ahead,
 }

@@ -401,8 +401,8 @@ const fn layout_hash() -> u64 {
     fold!(h; state::FREE, state::UP, flags::SEQUENCING, flags::HAS_V4, flags::HAS_V6);
     fold!(h; size_of::<SlotCounters>(), size_of::<DropCounters>(), align_of::<DropCounters>());
     // The index encoding and hash functions, by their outputs.
-    fold!(h; ENTRY_EMPTY, ENTRY_TOMBSTONE, entry(0x0a00_0001, 7));
-    fold!(h; v4_home(0x0a00_0001, 20), v4_home(0xc0a8_0101, 11));
+    fold!(h; ENTRY_EMPTY, ENTRY_TOMBSTONE, entry(0xc612_0001, 7));
+    fold!(h; v4_home(0xc612_0001, 20), v4_home(0xc613_0101, 11));
     fold!(h; v6_hash(0x2001_0db8_0000_0001), v6_home(0x2001_0db8_0000_0002, 21));
     fold!(h; v6_fingerprint(0x2001_0db8_0000_0003));
     h
@@ -599,6 +599,13 @@ impl Slot {
     /// [`crate::Session::slot`]).
     #[inline]
     pub fn try_read(&self, index: u32) -> SlotRead {
+        self.try_read_with::<true>(index)
+    }
+
+    /// [`Slot::try_read`], copying the template only if `TEMPLATE`: without
+    /// it the read touches the slot's first cache line alone.
+    #[inline(always)]
+    fn try_read_with<const TEMPLATE: bool>(&self, index: u32) -> SlotRead {
         let r = Ordering::Relaxed;
         let s1 = self.seq.load(Ordering::Acquire);
         if s1 & 1 != 0 {
@@ -607,8 +614,10 @@ impl Slot {
         let st = self.state.load(r);
         let fl = self.flags.load(r);
         let mut template = [0u8; TEMPLATE_MAX];
-        for (chunk, word) in template.chunks_exact_mut(8).zip(&self.template) {
-            chunk.copy_from_slice(&word.load(r).to_ne_bytes());
+        if TEMPLATE {
+            for (chunk, word) in template.chunks_exact_mut(8).zip(&self.template) {
+                chunk.copy_from_slice(&word.load(r).to_ne_bytes());
+            }
         }
         let s = crate::Session {
             slot: index,
@@ -626,7 +635,11 @@ impl Slot {
             mtu: self.mtu.load(r),
             mss_clamp: self.mss_clamp.load(r),
             template,
-            template_len: self.template_len.load(r),
+            template_len: if TEMPLATE {
+                self.template_len.load(r)
+            } else {
+                0
+            },
             l2tp_offset: self.l2tp_offset.load(r),
         };
         // Order the relaxed copies above before the re-check below.
@@ -647,6 +660,19 @@ impl Slot {
     pub fn read(&self, index: u32) -> SlotRead {
         for _ in 0..READ_RETRIES {
             match self.try_read(index) {
+                SlotRead::Busy => core::hint::spin_loop(),
+                done => return done,
+            }
+        }
+        SlotRead::Busy
+    }
+
+    /// [`Slot::read`] without the template (`template_len` 0): the
+    /// upstream lookup, which never encapsulates, reads one cache line.
+    #[inline]
+    pub fn read_header(&self, index: u32) -> SlotRead {
+        for _ in 0..READ_RETRIES {
+            match self.try_read_with::<false>(index) {
                 SlotRead::Busy => core::hint::spin_loop(),
                 done => return done,
             }

@@ -104,6 +104,15 @@ impl TableReader {
         }
     }
 
+    /// Prefetch hint for a coming [`SessionLookup::by_slot_upstream`]:
+    /// the slot's first cache line only.
+    #[inline]
+    pub fn prefetch_slot_header(&self, slot: u32) {
+        if let Some(s) = self.map.slots().get(slot as usize) {
+            prefetch(&s.seq);
+        }
+    }
+
     /// Prefetch hint for a coming [`SessionLookup::by_ipv4`]: warms the
     /// index entry at the address's home position.
     #[inline]
@@ -135,7 +144,12 @@ impl TableReader {
 
     #[inline]
     fn read_slot(&self, slot: u32) -> Option<Session> {
-        match self.map.slots().get(slot as usize)?.read(slot) {
+        self.count_busy(self.map.slots().get(slot as usize)?.read(slot))
+    }
+
+    #[inline]
+    fn count_busy(&self, read: SlotRead) -> Option<Session> {
+        match read {
             SlotRead::Up(s) => Some(s),
             SlotRead::Free => None,
             SlotRead::Busy => {
@@ -150,6 +164,11 @@ impl SessionLookup for TableReader {
     #[inline]
     fn by_slot(&self, slot: u32) -> Option<Session> {
         self.read_slot(slot)
+    }
+
+    #[inline]
+    fn by_slot_upstream(&self, slot: u32) -> Option<Session> {
+        self.count_busy(self.map.slots().get(slot as usize)?.read_header(slot))
     }
 
     #[inline]
@@ -232,6 +251,15 @@ impl WorkerCounters<'_> {
         if let Some(c) = self.row.get(slot as usize) {
             bump(&c.down_packets, packets);
             bump(&c.down_bytes, bytes);
+        }
+    }
+
+    /// Prefetch hint for a coming [`WorkerCounters::add_up`] or
+    /// [`WorkerCounters::add_down`] on `slot`.
+    #[inline]
+    pub fn prefetch(&self, slot: u32) {
+        if let Some(c) = self.row.get(slot as usize) {
+            prefetch(c);
         }
     }
 

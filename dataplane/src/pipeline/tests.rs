@@ -1403,3 +1403,88 @@ proptest! {
         }
     }
 }
+
+/// `process_batch_ahead` warms every frame once per stage, stage 1 before
+/// stage 2 before its lookup, and `2 * LOOKAHEAD` / `LOOKAHEAD` frames
+/// ahead of the frame being processed.
+#[test]
+fn lookahead_warms_each_frame_once_and_ahead() {
+    use core::cell::RefCell;
+
+    struct Spy<'a, T>(&'a T, &'a RefCell<Vec<(char, u8)>>);
+    impl<T: SessionLookup> SessionLookup for Spy<'_, T> {
+        fn by_slot(&self, slot: u32) -> Option<Session> {
+            self.0.by_slot(slot)
+        }
+        fn by_ipv4(&self, dst: Ipv4Addr) -> Option<Session> {
+            self.1.borrow_mut().push(('p', dst.octets()[3]));
+            self.0.by_ipv4(dst)
+        }
+        fn by_ipv6(&self, dst: &[u8; 16]) -> Option<Session> {
+            self.0.by_ipv6(dst)
+        }
+        fn next_ns(&self, slot: u32) -> u16 {
+            self.0.next_ns(slot)
+        }
+        fn bank_bits(&self) -> u32 {
+            self.0.bank_bits()
+        }
+    }
+    struct Warm<'a>(&'a RefCell<Vec<(char, u8)>>);
+    impl Lookahead for Warm<'_> {
+        fn early(&self, f: &Frame<'_>) {
+            self.0.borrow_mut().push(('e', f.packet()[14 + 19]));
+        }
+        fn late(&self, f: &Frame<'_>) {
+            self.0.borrow_mut().push(('l', f.packet()[14 + 19]));
+        }
+    }
+
+    let (_, t) = fixtures();
+    for n in [
+        0usize,
+        1,
+        LOOKAHEAD,
+        2 * LOOKAHEAD + 1,
+        BATCH_MAX,
+        BATCH_MAX + 3,
+    ] {
+        let log = RefCell::new(Vec::new());
+        let mut owned: Vec<OwnedFrame> = (0..n)
+            .map(|i| {
+                let dst = Ipv4Addr::new(198, 19, 200, i as u8);
+                let inner = ipv4_packet(net::REMOTE_V4, dst, 64, true, Transport::Udp(4));
+                OwnedFrame::new(&core_in(0x0800, &inner), Side::Core)
+            })
+            .collect();
+        let mut frames: Vec<Frame<'_>> = owned.iter_mut().map(|o| o.frame()).collect();
+        let mut out = BatchResult::default();
+        let done = process_batch_ahead(
+            &mut frames,
+            &Spy(&t, &log),
+            &cfg(),
+            &mut out,
+            &mut (),
+            &Warm(&log),
+        );
+        let m = n.min(BATCH_MAX);
+        assert_eq!(done, m);
+        let log = log.into_inner();
+        let at = |k: char, i: usize| {
+            let hits: Vec<usize> = (0..log.len()).filter(|&j| log[j] == (k, i as u8)).collect();
+            assert_eq!(hits.len(), 1, "n={n}: {k} for frame {i}: {hits:?}");
+            hits[0]
+        };
+        assert_eq!(log.len(), 3 * m, "n={n}: frames past BATCH_MAX untouched");
+        for i in 0..m {
+            assert!(
+                at('e', i) < at('l', i) && at('l', i) < at('p', i),
+                "n={n} i={i}"
+            );
+            if i + 2 * LOOKAHEAD < m {
+                assert!(at('e', i + 2 * LOOKAHEAD) < at('p', i), "n={n} i={i}");
+                assert!(at('l', i + LOOKAHEAD) < at('p', i), "n={n} i={i}");
+            }
+        }
+    }
+}

@@ -154,7 +154,7 @@ fn decap<T: SessionLookup>(
 
     // The session, by index.
     let slot = slot_index(hdr.tunnel_id, hdr.session_id, table.bank_bits());
-    let Some(sess) = table.by_slot(slot) else {
+    let Some(sess) = table.by_slot_upstream(slot) else {
         return Err(drop(D::UnknownSession));
     };
     if sess.our_session_id != hdr.session_id {
