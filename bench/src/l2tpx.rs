@@ -186,10 +186,9 @@ impl L2tpx {
     }
 
     /// Waits (up to `timeout`) until the data plane steers downstream
-    /// traffic for `n` IPv4 subscribers: it syncs its XDP subscriber maps
-    /// from the table once a second, so a session the control plane just
-    /// published gets downstream traffic only after the next sync. Returns
-    /// the last count seen.
+    /// traffic for `n` IPv4 subscribers: its XDP subscriber maps follow the
+    /// table within about 10 ms, but the log line this reads comes at most
+    /// once a second (D18). Returns the last count seen.
     pub fn wait_steered(&self, n: usize, timeout: Duration) -> usize {
         let log = self.dir.path().join("dataplane.log");
         let mut seen = 0;

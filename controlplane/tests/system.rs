@@ -466,7 +466,7 @@ fn full_system_lac_through_both_daemons_to_core() {
         slots.push(slot);
     }
     // The data plane steers downstream packets once its XDP maps hold the
-    // subscribers (synced from the table about every second).
+    // subscribers (synced from the table within ~10 ms; logged at most once a second).
     if afxdp {
         assert!(
             l2tpx_tests::peers::wait_until(Duration::from_secs(4), || lns

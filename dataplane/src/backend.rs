@@ -33,7 +33,8 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use l2tpx_table::{SessionLookup, TableReader};
+use l2tpx_table::abi::SlotRead;
+use l2tpx_table::{Changes, TableReader};
 
 use crate::config::{BackendChoice, Config, XdpBindMode, FRAME_SIZE};
 use crate::ebpf::{self, AttachMode, Steering};
@@ -446,8 +447,11 @@ pub fn run_afpacket(ctx: WorkerCtx, access: PacketSocket, core: PacketSocket) {
 /// What one [`SubscriberSync::sync`] did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SyncReport {
-    /// Whether the table was scanned (its generation had moved).
+    /// Whether every slot was read (the first sync, or the change ring
+    /// overran).
     pub scanned: bool,
+    /// Slots read (changed ones, or all of them on a scan).
+    pub slots_read: u32,
     /// Entries added or changed.
     pub added: u32,
     /// Entries removed.
@@ -458,80 +462,157 @@ pub struct SyncReport {
     pub v6: u32,
 }
 
+/// A slot's subscriber addresses as last mirrored.
+type Addrs = (Option<Ipv4Addr>, Option<[u8; 8]>);
+
 /// Mirrors the table's subscriber addresses into the XDP maps `subs_v4`
-/// and `subs_v6`, rescanning the table when its generation moves.
-///
-/// The scan reads every slot (`by_slot`), so it costs O(capacity); a scan
-/// during which a slot read as busy is repeated next time (a busy slot
-/// reads as absent, and removing it on that basis would be wrong).
+/// and `subs_v6`, following the table's change ring: each sync re-reads
+/// only the slots changed since the last one, so it can run every few
+/// milliseconds at any table size. The first sync, and one after the ring
+/// overran, read every slot (O(capacity)). A slot read while the writer
+/// was changing it is retried next time, never taken as absent.
 #[derive(Debug, Default)]
 pub struct SubscriberSync {
-    last_gen: Option<u64>,
+    cursor: Option<u64>,
     v4: HashMap<Ipv4Addr, u32>,
     v6: HashMap<[u8; 8], u32>,
+    slots: HashMap<u32, Addrs>,
+    pending: Vec<u32>,
+    changed: Vec<u32>,
 }
 
 impl SubscriberSync {
-    /// Brings the maps in line with `table` if it changed since last time.
+    /// Brings the maps in line with `table`'s changes since last time. On
+    /// an error the next call rescans, so nothing is lost.
     pub fn sync(
         &mut self,
         table: &TableReader,
         steering: &mut Steering,
     ) -> Result<SyncReport, ebpf::Error> {
-        let generation = table.generation();
-        if self.last_gen == Some(generation) {
-            return Ok(SyncReport {
-                v4: self.v4.len() as u32,
-                v6: self.v6.len() as u32,
-                ..SyncReport::default()
-            });
+        self.apply(table, |op| match op {
+            MapOp::InsertV4(a, slot) => steering.insert_subscriber_v4(a, slot),
+            MapOp::RemoveV4(a) => steering.remove_subscriber_v4(a).map(drop),
+            MapOp::InsertV6(p, slot) => steering.insert_subscriber_v6(v6_of(p), slot),
+            MapOp::RemoveV6(p) => steering.remove_subscriber_v6(v6_of(p)).map(drop),
+        })
+    }
+
+    /// [`SubscriberSync::sync`] against any map writer (`apply` is given
+    /// each map change in turn). After an error the next call rescans.
+    pub fn apply<E>(
+        &mut self,
+        table: &TableReader,
+        apply: impl FnMut(MapOp) -> Result<(), E>,
+    ) -> Result<SyncReport, E> {
+        let r = self.apply_changes(table, apply);
+        if r.is_err() {
+            self.cursor = None;
         }
-        let busy_before = table.busy_misses();
-        let mut want4 = HashMap::new();
-        let mut want6 = HashMap::new();
-        for slot in 0..table.capacity() {
-            if let Some(s) = table.by_slot(slot) {
-                if let Some(a) = s.subscriber_v4 {
-                    want4.insert(a, slot);
-                }
-                if let Some(p) = s.subscriber_v6_prefix {
-                    want6.insert(p, slot);
-                }
+        r
+    }
+
+    fn apply_changes<E>(
+        &mut self,
+        table: &TableReader,
+        mut apply: impl FnMut(MapOp) -> Result<(), E>,
+    ) -> Result<SyncReport, E> {
+        let mut changed = std::mem::take(&mut self.changed);
+        changed.clear();
+        let mut r = SyncReport::default();
+        let next = match self.cursor.map(|c| table.changes_since(c, &mut changed)) {
+            Some(Changes::Slots(c)) => c,
+            Some(Changes::Rescan(c)) => {
+                changed.clear();
+                r.scanned = true;
+                c
             }
-        }
-        let mut r = SyncReport {
-            scanned: true,
-            ..SyncReport::default()
+            // Taken before the scan: changes during it are read again.
+            None => {
+                r.scanned = true;
+                table.changes_head()
+            }
         };
-        for (&a, &slot) in &want4 {
-            if self.v4.get(&a) != Some(&slot) {
-                steering.insert_subscriber_v4(a, slot)?;
-                r.added += 1;
+        if r.scanned {
+            changed.extend(0..table.capacity());
+        }
+        changed.append(&mut self.pending);
+        changed.sort_unstable();
+        changed.dedup();
+        r.slots_read = changed.len() as u32;
+        for &slot in &changed {
+            let new: Addrs = match table.read(slot) {
+                SlotRead::Up(s) => (s.subscriber_v4, s.subscriber_v6_prefix),
+                SlotRead::Free => (None, None),
+                SlotRead::Busy => {
+                    self.pending.push(slot);
+                    continue;
+                }
+            };
+            let old = self.slots.get(&slot).copied().unwrap_or_default();
+            if old == new {
+                continue;
+            }
+            // An address that moved to another slot is already that
+            // slot's: only remove what still points here.
+            if old.0 != new.0 {
+                if let Some(a) = old.0.filter(|a| self.v4.get(a) == Some(&slot)) {
+                    apply(MapOp::RemoveV4(a))?;
+                    self.v4.remove(&a);
+                    r.removed += 1;
+                }
+                if let Some(a) = new.0 {
+                    apply(MapOp::InsertV4(a, slot))?;
+                    self.v4.insert(a, slot);
+                    r.added += 1;
+                }
+            }
+            if old.1 != new.1 {
+                if let Some(p) = old.1.filter(|p| self.v6.get(p) == Some(&slot)) {
+                    apply(MapOp::RemoveV6(p))?;
+                    self.v6.remove(&p);
+                    r.removed += 1;
+                }
+                if let Some(p) = new.1 {
+                    apply(MapOp::InsertV6(p, slot))?;
+                    self.v6.insert(p, slot);
+                    r.added += 1;
+                }
+            }
+            if new == (None, None) {
+                self.slots.remove(&slot);
+            } else {
+                self.slots.insert(slot, new);
             }
         }
-        for (&p, &slot) in &want6 {
-            if self.v6.get(&p) != Some(&slot) {
-                steering.insert_subscriber_v6(v6_of(p), slot)?;
-                r.added += 1;
-            }
-        }
-        for a in self.v4.keys().filter(|a| !want4.contains_key(a)) {
-            steering.remove_subscriber_v4(*a)?;
-            r.removed += 1;
-        }
-        for p in self.v6.keys().filter(|p| !want6.contains_key(*p)) {
-            steering.remove_subscriber_v6(v6_of(*p))?;
-            r.removed += 1;
-        }
-        self.v4 = want4;
-        self.v6 = want6;
+        self.cursor = Some(next);
+        self.changed = changed;
         r.v4 = self.v4.len() as u32;
         r.v6 = self.v6.len() as u32;
-        if table.busy_misses() == busy_before {
-            self.last_gen = Some(generation);
-        }
         Ok(r)
     }
+
+    /// The IPv4 subscribers mirrored now, with their slots.
+    pub fn v4(&self) -> &HashMap<Ipv4Addr, u32> {
+        &self.v4
+    }
+
+    /// The IPv6 /64s mirrored now, with their slots.
+    pub fn v6(&self) -> &HashMap<[u8; 8], u32> {
+        &self.v6
+    }
+}
+
+/// One change to the XDP subscriber maps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MapOp {
+    /// Steer this IPv4 address (to this slot).
+    InsertV4(Ipv4Addr, u32),
+    /// Stop steering this IPv4 address.
+    RemoveV4(Ipv4Addr),
+    /// Steer this /64 (to this slot).
+    InsertV6([u8; 8], u32),
+    /// Stop steering this /64.
+    RemoveV6([u8; 8]),
 }
 
 /// The first IPv4 address and the first global (not link-local) IPv6
@@ -961,5 +1042,124 @@ impl Dataplane {
 impl Drop for Dataplane {
     fn drop(&mut self) {
         self.stop_workers();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::testing::SessionSpec;
+    use l2tpx_table::{SessionEntry, TableWriter};
+
+    /// The XDP maps as a model: `apply` must keep it equal to the table.
+    #[derive(Default)]
+    struct Maps {
+        v4: HashMap<Ipv4Addr, u32>,
+        v6: HashMap<[u8; 8], u32>,
+        ops: usize,
+    }
+
+    impl Maps {
+        fn apply(&mut self, op: MapOp) -> Result<(), ()> {
+            self.ops += 1;
+            match op {
+                MapOp::InsertV4(a, s) => self.v4.insert(a, s).map_or((), drop),
+                MapOp::RemoveV4(a) => self.v4.remove(&a).map(drop).ok_or(())?,
+                MapOp::InsertV6(p, s) => self.v6.insert(p, s).map_or((), drop),
+                MapOp::RemoveV6(p) => self.v6.remove(&p).map(drop).ok_or(())?,
+            }
+            Ok(())
+        }
+    }
+
+    fn truth(w: &TableWriter) -> (HashMap<Ipv4Addr, u32>, HashMap<[u8; 8], u32>) {
+        let mut v4 = HashMap::new();
+        let mut v6 = HashMap::new();
+        for e in w.iter_published() {
+            if let Some(a) = e.session.subscriber_v4 {
+                v4.insert(a, e.session.slot);
+            }
+            if let Some(p) = e.session.subscriber_v6_prefix {
+                v6.insert(p, e.session.slot);
+            }
+        }
+        (v4, v6)
+    }
+
+    #[test]
+    fn subscriber_sync_follows_the_change_ring() {
+        const BB: u32 = 0;
+        let mut w = TableWriter::create_in_memory(4096, BB, 1).unwrap();
+        let r = w.reader().unwrap();
+        let pub_n = |w: &mut TableWriter, n: u16| {
+            w.publish(&SessionEntry::from(SessionSpec::nth(n).session(BB)))
+                .unwrap()
+        };
+        for n in 1..=20 {
+            pub_n(&mut w, n);
+        }
+        let mut sync = SubscriberSync::default();
+        let mut maps = Maps::default();
+        let rep = sync.apply(&r, |op| maps.apply(op)).unwrap();
+        assert!(rep.scanned);
+        assert_eq!(
+            (rep.slots_read, rep.added, rep.v4, rep.v6),
+            (4096, 40, 20, 20)
+        );
+        assert_eq!((maps.v4.clone(), maps.v6.clone()), truth(&w));
+
+        // Nothing changed: no slot read.
+        let rep = sync.apply(&r, |op| maps.apply(op)).unwrap();
+        assert_eq!(
+            (rep.scanned, rep.slots_read, rep.added, rep.removed),
+            (false, 0, 0, 0)
+        );
+
+        // A withdrawal, an address moved to another session, a new one.
+        let s3 = SessionSpec::nth(3).session(BB);
+        let s5 = SessionSpec::nth(5).session(BB);
+        w.withdraw(s3.slot).unwrap();
+        w.update(s5.slot, |s| s.subscriber_v4 = s3.subscriber_v4)
+            .unwrap();
+        pub_n(&mut w, 21);
+        let rep = sync.apply(&r, |op| maps.apply(op)).unwrap();
+        assert!(!rep.scanned);
+        assert_eq!(rep.slots_read, 3, "only the changed slots: {rep:?}");
+        assert_eq!((maps.v4.clone(), maps.v6.clone()), truth(&w));
+        assert_eq!(maps.v4.get(&s3.subscriber_v4.unwrap()), Some(&s5.slot));
+        assert_eq!(sync.v4(), &maps.v4);
+
+        // The same address moving back the other way in one sync.
+        w.update(s5.slot, |s| s.subscriber_v4 = None).unwrap();
+        pub_n(&mut w, 3);
+        sync.apply(&r, |op| maps.apply(op)).unwrap();
+        assert_eq!((maps.v4.clone(), maps.v6.clone()), truth(&w));
+
+        // Falling a whole ring behind: a rescan, still exact.
+        let s7 = SessionSpec::nth(7).session(BB);
+        for i in 0..l2tpx_table::abi::CHANGE_RING {
+            let mtu = 1400 + (i % 50) as u16;
+            w.update(s7.slot, |s| s.mtu = mtu).unwrap();
+        }
+        w.withdraw(SessionSpec::nth(8).session(BB).slot).unwrap();
+        let ops = maps.ops;
+        let rep = sync.apply(&r, |op| maps.apply(op)).unwrap();
+        assert!(rep.scanned);
+        assert_eq!((rep.removed, rep.added, maps.ops - ops), (2, 0, 2));
+        assert_eq!((maps.v4.clone(), maps.v6.clone()), truth(&w));
+
+        // A failing map write: the next sync rescans and repairs.
+        w.withdraw(SessionSpec::nth(9).session(BB).slot).unwrap();
+        let mut fails = 0;
+        assert!(sync
+            .apply(&r, |_| {
+                fails += 1;
+                Err::<(), ()>(())
+            })
+            .is_err());
+        let rep = sync.apply(&r, |op| maps.apply(op)).unwrap();
+        assert!(rep.scanned);
+        assert_eq!((maps.v4.clone(), maps.v6.clone()), truth(&w));
+        assert_eq!(fails, 1);
     }
 }

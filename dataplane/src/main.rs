@@ -13,9 +13,13 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use l2tpx_dataplane::backend::Dataplane;
+use l2tpx_dataplane::backend::{Dataplane, SyncReport};
 use l2tpx_dataplane::config::Config;
 use l2tpx_table::TableReader;
+
+/// How often the XDP subscriber maps catch up with the table (a change
+/// ring read when nothing changed).
+const SYNC_EVERY: Duration = Duration::from_millis(10);
 
 const USAGE: &str = "usage: dataplane --config FILE\n\
     \n\
@@ -109,13 +113,16 @@ fn run(cfg: Config, set: &libc::sigset_t) -> Result<(), String> {
         "session table open"
     );
     let mut dp = Dataplane::start(&cfg, Arc::new(table)).map_err(|e| e.to_string())?;
-    let mut last_sync = std::time::Instant::now();
-    let mut last_neigh = last_sync;
-    let mut last_stats = last_sync;
+    let mut last_neigh = std::time::Instant::now();
+    let mut last_stats = last_neigh;
+    // The XDP maps follow the table within SYNC_EVERY; the log line
+    // sums the changes over at most a second.
+    let mut last_sync_log = last_neigh - Duration::from_secs(1);
+    let mut unlogged = SyncReport::default();
     let stats_every = Duration::from_secs(cfg.stats_interval_s);
     let neigh_every = Duration::from_secs(cfg.neigh_refresh_s.max(1));
     loop {
-        if let Some(sig) = wait_signal(set, Duration::from_millis(200)) {
+        if let Some(sig) = wait_signal(set, SYNC_EVERY) {
             tracing::info!(signal = sig, "stopping");
             break;
         }
@@ -124,19 +131,28 @@ fn run(cfg: Config, set: &libc::sigset_t) -> Result<(), String> {
             return Err("a worker thread died".into());
         }
         let now = std::time::Instant::now();
-        if now - last_sync >= Duration::from_secs(1) {
-            last_sync = now;
-            match dp.sync_subscribers() {
-                Ok(r) if r.added + r.removed > 0 => tracing::info!(
-                    added = r.added,
-                    removed = r.removed,
-                    v4 = r.v4,
-                    v6 = r.v6,
-                    "XDP subscriber maps synced"
-                ),
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "syncing the XDP subscriber maps"),
+        match dp.sync_subscribers() {
+            Ok(r) => {
+                unlogged.added += r.added;
+                unlogged.removed += r.removed;
+                unlogged.slots_read += r.slots_read;
+                unlogged.scanned |= r.scanned;
+                (unlogged.v4, unlogged.v6) = (r.v4, r.v6);
             }
+            Err(e) => tracing::warn!(error = %e, "syncing the XDP subscriber maps"),
+        }
+        if unlogged.added + unlogged.removed > 0 && now - last_sync_log >= Duration::from_secs(1) {
+            last_sync_log = now;
+            tracing::info!(
+                added = unlogged.added,
+                removed = unlogged.removed,
+                v4 = unlogged.v4,
+                v6 = unlogged.v6,
+                slots_read = unlogged.slots_read,
+                rescan = unlogged.scanned,
+                "XDP subscriber maps synced"
+            );
+            unlogged = SyncReport::default();
         }
         if now - last_neigh >= neigh_every {
             last_neigh = now;

@@ -13,6 +13,7 @@
 //! | counter baselines | [`SlotCounters`]                   | `capacity`             |
 //! | worker counters   | [`SlotCounters`]                   | `workers × capacity`   |
 //! | drop counters     | [`DropCounters`]                   | `workers`              |
+//! | change ring       | `AtomicU32` slot numbers           | [`CHANGE_RING`]        |
 //!
 //! Everything in the mapping is an atomic integer, so any bit pattern is a
 //! valid value and two processes may touch it at once without undefined
@@ -37,6 +38,13 @@
 //! Each index has two copies; the writer rebuilds into the idle copy and
 //! flips [`Header::v4_active`]/[`Header::v6_active`] (see `writer.rs`).
 //!
+//! **The change ring** lists the slots the writer changed, newest last:
+//! entry `i % CHANGE_RING` holds the slot of change `i`, and
+//! [`Header::changes_head`] counts the changes so far (stored with Release
+//! after the entry). A reader that mirrors the table elsewhere (the XDP
+//! subscriber maps) follows it instead of rescanning every slot; one that
+//! falls more than [`CHANGE_RING`] behind rescans ([`crate::Changes`]).
+//!
 //! The [`LAYOUT_HASH`] folds every size, offset, encoding constant and the
 //! index hash functions' outputs: a reader built from a different ABI fails
 //! to open the table instead of misreading it.
@@ -48,7 +56,7 @@ use core::sync::atomic::{fence, AtomicU16, AtomicU32, AtomicU64, AtomicU8, Order
 /// `b"L2TPXTBL"` read as a little-endian `u64`.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"L2TPXTBL");
 /// Bumped on any incompatible change (the layout hash catches the rest).
-pub const ABI_VERSION: u32 = 1;
+pub const ABI_VERSION: u32 = 2;
 /// The cache line the slots are aligned to.
 pub const CACHE_LINE: usize = 64;
 /// Every region starts on a page boundary.
@@ -63,6 +71,8 @@ pub const MAX_WORKERS: u32 = 1024;
 pub const MIN_INDEX_SIZE: u32 = 64;
 /// The largest index (entries).
 pub const MAX_INDEX_SIZE: u32 = 1 << 30;
+/// Entries in the change ring (a power of two).
+pub const CHANGE_RING: u32 = 1 << 16;
 /// Seqlock read attempts before a lookup gives up and counts a miss.
 pub const READ_RETRIES: u32 = 64;
 
@@ -136,8 +146,10 @@ pub struct Header {
     pub v4_active: AtomicU32,
     /// Which IPv6 index copy (0 or 1) lookups use.
     pub v6_active: AtomicU32,
+    /// Offset of `[AtomicU32; CHANGE_RING]`, the change ring.
+    pub changes_offset: AtomicU64,
     /// Reserved (zero).
-    pub _reserved2: [AtomicU64; 6],
+    pub _reserved2: [AtomicU64; 5],
     // Line 3: written by the writer on every change.
     /// Incremented by every publish, withdrawal and index rebuild.
     pub generation: AtomicU64,
@@ -151,8 +163,10 @@ pub struct Header {
     pub writer_pid: AtomicU32,
     /// Slots currently up.
     pub published: AtomicU32,
+    /// Changes written to the change ring so far (the next one's number).
+    pub changes_head: AtomicU64,
     /// Reserved (zero).
-    pub _reserved3: [AtomicU64; 3],
+    pub _reserved3: [AtomicU64; 2],
 }
 
 /// One session, two cache lines. Line 0 holds the seqlock word and every
@@ -261,7 +275,8 @@ const _: () = {
     assert!(offset_of!(Header, drops_offset) == 128);
     assert!(offset_of!(Header, v4_active) == 136);
     assert!(offset_of!(Header, generation) == 192);
-    assert!(offset_of!(Header, _reserved3) == 232);
+    assert!(offset_of!(Header, changes_offset) == 144);
+    assert!(offset_of!(Header, changes_head) == 232);
 
     assert!(size_of::<Slot>() == 2 * CACHE_LINE);
     assert!(align_of::<Slot>() == CACHE_LINE);
@@ -386,7 +401,8 @@ const fn layout_hash() -> u64 {
         offset_of!(Header, v6_active), offset_of!(Header, generation),
         offset_of!(Header, writer_epoch), offset_of!(Header, attached_unix_ns),
         offset_of!(Header, index_rebuilds), offset_of!(Header, writer_pid),
-        offset_of!(Header, published),
+        offset_of!(Header, published), offset_of!(Header, changes_offset),
+        offset_of!(Header, changes_head), CHANGE_RING,
     );
     fold!(h; size_of::<Slot>(), align_of::<Slot>());
     fold!(h;
@@ -439,6 +455,8 @@ pub struct Layout {
     pub counters_offset: u64,
     /// See [`Header::drops_offset`].
     pub drops_offset: u64,
+    /// See [`Header::changes_offset`].
+    pub changes_offset: u64,
     /// Bytes in all.
     pub total_size: u64,
 }
@@ -513,6 +531,8 @@ impl Layout {
         at = align_up(at + workers as u64 * cap * size_of::<SlotCounters>() as u64);
         let drops_offset = at;
         at = align_up(at + workers as u64 * size_of::<DropCounters>() as u64);
+        let changes_offset = at;
+        at = align_up(at + CHANGE_RING as u64 * 4);
         Some(Layout {
             capacity,
             workers,
@@ -525,6 +545,7 @@ impl Layout {
             baselines_offset,
             counters_offset,
             drops_offset,
+            changes_offset,
             total_size: at,
         })
     }
@@ -553,6 +574,7 @@ impl Layout {
         h.baselines_offset.store(self.baselines_offset, r);
         h.counters_offset.store(self.counters_offset, r);
         h.drops_offset.store(self.drops_offset, r);
+        h.changes_offset.store(self.changes_offset, r);
     }
 
     /// Whether the offsets in `h` are exactly this layout's.
@@ -568,6 +590,7 @@ impl Layout {
             && h.baselines_offset.load(r) == self.baselines_offset
             && h.counters_offset.load(r) == self.counters_offset
             && h.drops_offset.load(r) == self.drops_offset
+            && h.changes_offset.load(r) == self.changes_offset
     }
 }
 

@@ -26,7 +26,7 @@ pub mod template;
 mod writer;
 
 #[cfg(feature = "std")]
-pub use reader::{TableReader, WorkerCounters};
+pub use reader::{Changes, TableReader, WorkerCounters};
 #[cfg(feature = "std")]
 pub use writer::{IndexStats, SessionEntry, TableError, TableWriter};
 #[cfg(all(test, feature = "std"))]

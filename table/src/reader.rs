@@ -54,6 +54,49 @@ impl TableReader {
         self.map.header().generation.load(R)
     }
 
+    /// The change ring's head: the cursor that
+    /// [`TableReader::changes_since`] would return now.
+    pub fn changes_head(&self) -> u64 {
+        self.map.header().changes_head.load(Ordering::Acquire)
+    }
+
+    /// Follows the change ring ([`abi::CHANGE_RING`]) from `cursor` (a
+    /// value this function returned, or 0 on a fresh start): appends the
+    /// slots changed since then to `out` (a slot may repeat; re-read each
+    /// one, since only its current state is kept) and returns the cursor
+    /// to pass next time, or [`Changes::Rescan`] when the reader fell more
+    /// than a ring behind or `cursor` is not from this table.
+    pub fn changes_since(&self, cursor: u64, out: &mut Vec<u32>) -> Changes {
+        let h = self.map.header();
+        let ring = self.map.changes();
+        let n = u64::from(abi::CHANGE_RING);
+        let head = h.changes_head.load(Ordering::Acquire);
+        if cursor > head || head - cursor >= n {
+            return Changes::Rescan(head);
+        }
+        let start = out.len();
+        for i in cursor..head {
+            // Acquire: an entry already overwritten by change `i + n` makes
+            // the head stored before that change (≥ i + n) visible below.
+            out.push(ring[(i % n) as usize].load(Ordering::Acquire));
+        }
+        if h.changes_head.load(Ordering::Acquire) - cursor >= n {
+            out.truncate(start);
+            return Changes::Rescan(head);
+        }
+        Changes::Slots(head)
+    }
+
+    /// One seqlock read of `slot` that tells a free slot from one the
+    /// writer was changing ([`SlotRead::Busy`], after the usual retries);
+    /// a slot past the end reads as free.
+    pub fn read(&self, slot: u32) -> SlotRead {
+        self.map
+            .slots()
+            .get(slot as usize)
+            .map_or(SlotRead::Free, |s| s.read(slot))
+    }
+
     /// How many writers have attached to the table.
     pub fn writer_epoch(&self) -> u64 {
         self.map.header().writer_epoch.load(R)
@@ -220,6 +263,16 @@ impl fmt::Debug for TableReader {
             .field("busy_misses", &self.busy_misses())
             .finish_non_exhaustive()
     }
+}
+
+/// What [`TableReader::changes_since`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Changes {
+    /// The changed slots were appended; continue from this cursor.
+    Slots(u64),
+    /// Changes were lost: rescan every slot, then continue from this
+    /// cursor (taken before the rescan, so nothing in between is missed).
+    Rescan(u64),
 }
 
 /// One worker's counters: per-session traffic and drops by reason.

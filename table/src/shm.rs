@@ -351,6 +351,12 @@ impl Mapping {
     pub(crate) fn drops(&self) -> &[DropCounters] {
         self.region(self.layout.drops_offset, self.layout.workers as u64)
     }
+
+    /// The change ring.
+    #[inline]
+    pub(crate) fn changes(&self) -> &[AtomicU32] {
+        self.region(self.layout.changes_offset, crate::abi::CHANGE_RING as u64)
+    }
 }
 
 impl Drop for Mapping {

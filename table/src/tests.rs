@@ -1,10 +1,12 @@
 //! Tests of the table through its public API (plus two test hooks).
 
-use crate::abi::{self, Layout, LAYOUT_HASH};
+use crate::abi::{self, Layout, SlotRead, LAYOUT_HASH};
+use crate::Changes;
 use crate::{slot_index, Session, SessionEntry, SessionLookup, TableError, TableReader};
 use crate::{TableWriter, TEMPLATE_MAX};
 use core::mem::{align_of, size_of};
 use core::net::Ipv4Addr;
+use std::collections::HashMap;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
@@ -203,7 +205,7 @@ fn layout_rejects_bad_dimensions() {
 #[test]
 fn layout_hash_is_stable() {
     assert_eq!(
-        LAYOUT_HASH, 0xf519_08b9_9975_210d,
+        LAYOUT_HASH, 0xeaab_169e_6f23_ca53,
         "layout hash {LAYOUT_HASH:#018x}"
     );
 }
@@ -894,4 +896,163 @@ fn a_million_sessions() {
         let slot = rng.below(CAP as u64) as u32;
         assert_eq!(r.by_ipv4(v4_of(slot)).unwrap().slot, slot);
     }
+}
+
+// ------------------------------------------------------------ change ring
+
+#[test]
+fn change_ring_lists_changed_slots() {
+    let mut w = TableWriter::create_in_memory(1000, 0, 1).unwrap();
+    let r = w.reader().unwrap();
+    let mut out = Vec::new();
+    assert_eq!(r.changes_since(0, &mut out), Changes::Slots(0));
+    assert!(out.is_empty());
+
+    w.publish(&entry(5, 0, 1, Some(5))).unwrap();
+    w.publish(&entry(9, 0, 2, Some(9))).unwrap();
+    w.update(5, |s| s.subscriber_v4 = Some(v4_of(6))).unwrap();
+    w.withdraw(9).unwrap();
+    assert_eq!(w.withdraw(9), Err(TableError::NotPublished(9)));
+    assert!(
+        w.publish(&entry(7, 0, 3, Some(6))).is_err(),
+        "address in use"
+    );
+    assert_eq!(r.changes_since(0, &mut out), Changes::Slots(4));
+    assert_eq!(out, [5, 9, 5, 9], "failed operations are not changes");
+    out.clear();
+    assert_eq!(r.changes_since(4, &mut out), Changes::Slots(4));
+    assert!(out.is_empty());
+    w.publish(&entry(3, 0, 4, None)).unwrap();
+    assert_eq!(r.changes_since(4, &mut out), Changes::Slots(5));
+    assert_eq!(out, [3]);
+
+    // A cursor from the future (another table) means: rescan.
+    out.clear();
+    assert_eq!(r.changes_since(6, &mut out), Changes::Rescan(5));
+    assert!(out.is_empty());
+}
+
+#[test]
+fn change_ring_overrun_asks_for_a_rescan() {
+    let mut w = TableWriter::create_in_memory(1000, 0, 1).unwrap();
+    let r = w.reader().unwrap();
+    let n = u64::from(abi::CHANGE_RING);
+    for i in 0..n {
+        w.publish(&entry((i % 100) as u32, 0, i, None)).unwrap();
+    }
+    let mut out = Vec::new();
+    // Exactly a ring behind is already too far (the oldest entry is gone).
+    assert_eq!(r.changes_since(0, &mut out), Changes::Rescan(n));
+    assert!(out.is_empty());
+    assert_eq!(r.changes_since(1, &mut out), Changes::Slots(n));
+    assert_eq!(out.len() as u64, n - 1);
+    assert_eq!(out[0], 1);
+    assert_eq!(*out.last().unwrap(), ((n - 1) % 100) as u32);
+}
+
+#[test]
+fn change_ring_survives_a_writer_restart() {
+    let path = TempPath::new("ring");
+    let mut w = TableWriter::create(&path.0, 100, 0, 1).unwrap();
+    let r = TableReader::open(&path.0).unwrap();
+    w.publish(&entry(1, 0, 1, Some(1))).unwrap();
+    let mut out = Vec::new();
+    let Changes::Slots(cursor) = r.changes_since(0, &mut out) else {
+        panic!("rescan")
+    };
+    drop(w);
+    let mut w = TableWriter::open_existing(&path.0).unwrap();
+    w.withdraw(1).unwrap();
+    out.clear();
+    assert_eq!(
+        r.changes_since(cursor, &mut out),
+        Changes::Slots(cursor + 1)
+    );
+    assert_eq!(out, [1]);
+}
+
+/// A reader mirrors the subscriber addresses through the change ring (as
+/// the dataplane's XDP map sync does), rescanning when it falls behind,
+/// while the writer churns; once the writer stops, one more catch-up must
+/// leave the mirror exactly equal to the table.
+#[test]
+fn change_ring_mirror_converges_under_churn() {
+    const CAP: u32 = 256;
+    const ADDRS: u32 = 300;
+    #[allow(clippy::disallowed_methods)] // a test's own time bound
+    let start = std::time::Instant::now();
+    let budget = std::time::Duration::from_millis(1500);
+    let mut w = TableWriter::create_in_memory(CAP, 0, 1).unwrap();
+    let r = w.reader().unwrap();
+    let done = AtomicBool::new(false);
+    let rescans = AtomicU64::new(0);
+
+    let mirror = std::thread::scope(|sc| {
+        let reader = sc.spawn(|| {
+            let mut mirror: HashMap<u32, Option<Ipv4Addr>> = HashMap::new();
+            let mut cursor = 0u64;
+            let mut out = Vec::new();
+            let mut pending: Vec<u32> = Vec::new();
+            for round in 0u64.. {
+                if round % 8 == 7 {
+                    // Fall a ring behind now and then (the writer counts
+                    // one generation per change), to take the rescan path.
+                    let g = r.generation() + u64::from(abi::CHANGE_RING) + 8;
+                    while r.generation() < g && !done.load(Ordering::Acquire) {
+                        std::hint::spin_loop();
+                    }
+                }
+                let last = done.load(Ordering::Acquire);
+                out.clear();
+                match r.changes_since(cursor, &mut out) {
+                    Changes::Slots(c) => cursor = c,
+                    Changes::Rescan(c) => {
+                        rescans.fetch_add(1, Ordering::Relaxed);
+                        cursor = c;
+                        out.extend(0..CAP);
+                    }
+                }
+                out.append(&mut pending);
+                out.sort_unstable();
+                out.dedup();
+                for &slot in &out {
+                    match r.read(slot) {
+                        SlotRead::Up(s) => {
+                            mirror.insert(slot, s.subscriber_v4);
+                        }
+                        SlotRead::Free => {
+                            mirror.remove(&slot);
+                        }
+                        SlotRead::Busy => pending.push(slot),
+                    }
+                }
+                if last && pending.is_empty() {
+                    break;
+                }
+            }
+            mirror
+        });
+        let mut rng = Rng(7);
+        let mut ops = 0u64;
+        while ops < 1_000_000 && (!ops.is_multiple_of(256) || start.elapsed() < budget) {
+            ops += 1;
+            let slot = rng.below(u64::from(CAP)) as u32;
+            if w.get(slot).is_some() && rng.below(3) == 0 {
+                w.withdraw(slot).unwrap();
+            } else {
+                let a = rng.below(u64::from(ADDRS)) as u32;
+                let a = w.find_ipv4(v4_of(a)).is_none().then_some(a);
+                w.publish(&entry(slot, 0, rng.next(), a)).unwrap();
+            }
+        }
+        done.store(true, Ordering::Release);
+        reader.join().unwrap()
+    });
+    let truth: HashMap<u32, Option<Ipv4Addr>> = w
+        .iter_published()
+        .map(|e| (e.session.slot, e.session.subscriber_v4))
+        .collect();
+    assert_eq!(mirror, truth);
+    assert!(!truth.is_empty());
+    assert!(rescans.load(Ordering::Relaxed) > 0, "the rescan path ran");
 }

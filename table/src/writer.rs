@@ -275,6 +275,9 @@ impl TableWriter {
                 published += 1;
             }
         }
+        for &slot in &w.recovered {
+            w.note_change(slot);
+        }
         let h = w.map.header();
         h.published.store(published, R);
         h.writer_epoch.fetch_add(1, R);
@@ -480,7 +483,18 @@ impl TableWriter {
             }
         }
         self.map.header().generation.fetch_add(1, R);
+        self.note_change(slot);
         Ok(())
+    }
+
+    /// Appends `slot` to the change ring (after the slot's own stores).
+    fn note_change(&self, slot: u32) {
+        let h = self.map.header();
+        let head = h.changes_head.load(R);
+        let n = u64::from(abi::CHANGE_RING);
+        // Release, entry then head: see `TableReader::changes_since`.
+        self.map.changes()[(head % n) as usize].store(slot, Ordering::Release);
+        h.changes_head.store(head + 1, Ordering::Release);
     }
 
     /// Changes the session at `slot` with `f` and publishes the result.
@@ -511,6 +525,7 @@ impl TableWriter {
         let h = self.map.header();
         h.published.fetch_sub(1, R);
         h.generation.fetch_add(1, R);
+        self.note_change(slot);
         Ok(old)
     }
 
