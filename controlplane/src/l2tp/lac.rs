@@ -19,7 +19,7 @@ use super::events::{
     CallDirection, DisconnectCause, Event, Initiator, ProxyAvps, SessionInfo, SessionKey,
 };
 use super::ids::{IdAllocator, IdMap, RandomSource};
-use super::reliable::ReliableConfig;
+use super::reliable::{seq_lt, ReliableConfig};
 
 /// LAC configuration.
 #[derive(Debug, Clone)]
@@ -123,6 +123,11 @@ struct Tunnel {
     challenge: Option<[u8; 16]>,
     calls: IdMap<Call>,
     last_hello: Instant,
+    /// SessionUp events held until their ICCN or OCCN (whose Ns is given) has left
+    /// the reliable layer: PPP sent before the ICCN reaches the LNS is
+    /// dropped there (l2tpns ignores data on an unconnected session), and
+    /// slow start can keep an ICCN queued behind other calls' messages.
+    pending_up: VecDeque<(u16, Box<SessionInfo>)>,
 }
 
 /// The LAC engine.
@@ -233,6 +238,7 @@ impl Lac {
                 challenge,
                 calls: IdMap::default(),
                 last_hello: now,
+                pending_up: VecDeque::new(),
             },
         );
         self.touch(tid);
@@ -412,6 +418,23 @@ impl Lac {
         let (tid, peer, n) = self
             .sched
             .poll_ready(&mut self.tunnels, |t| &mut t.conn, now, buf)?;
+        if let Some(t) = self.tunnels.get_mut(&tid) {
+            let sent = t.conn.rel.next_ns();
+            while let Some((ns, _)) = t.pending_up.front() {
+                if !seq_lt(*ns, sent) {
+                    break;
+                }
+                if let Some((_, info)) = t.pending_up.pop_front() {
+                    // A call cleared meanwhile (CDN) is not reported.
+                    let live = t.calls.get(&info.key.session_id).is_some_and(|c| {
+                        c.state == CallState::Established && c.peer_sid == info.peer_session_id
+                    });
+                    if live {
+                        self.events.push_back(Event::SessionUp(info));
+                    }
+                }
+            }
+        }
         self.reschedule(tid);
         Some((peer, n))
     }
@@ -506,8 +529,14 @@ impl Lac {
                 }
                 t.conn
                     .send(&mut *self.rng, c.peer_sid, M::Iccn, &avps, &p.iccn_extra);
+                // Ns are given in queue order: the ICCN's is the last one.
+                let rel = &t.conn.rel;
+                let iccn_ns = rel
+                    .next_ns()
+                    .wrapping_add(rel.queued() as u16)
+                    .wrapping_sub(1);
                 let info = call_info(&t.conn, tid, m.session_id, c);
-                self.events.push_back(Event::SessionUp(Box::new(info)));
+                t.pending_up.push_back((iccn_ns, Box::new(info)));
             }
             (State::Established, M::Ocrq) => {
                 let peer_sid = a.assigned_session_id.unwrap_or(0);
@@ -544,9 +573,14 @@ impl Lac {
                     ],
                     &[],
                 );
+                let rel = &t.conn.rel;
+                let occn_ns = rel
+                    .next_ns()
+                    .wrapping_add(rel.queued() as u16)
+                    .wrapping_sub(1);
                 let info = call_info(&t.conn, tid, sid, &c);
                 t.calls.insert(sid, c);
-                self.events.push_back(Event::SessionUp(Box::new(info)));
+                t.pending_up.push_back((occn_ns, Box::new(info)));
             }
             (State::Established, M::Cdn) => {
                 if let Some(c) = t.calls.remove(&m.session_id) {

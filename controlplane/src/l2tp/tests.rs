@@ -1431,3 +1431,48 @@ fn stopccn_is_acked_without_delay() {
     assert!(ack.is_zlb());
     assert_eq!(ack.nr, msg.ns.wrapping_add(1));
 }
+
+/// The LAC reports a call up only once its ICCN has left the reliable
+/// layer: PPP sent on an earlier SessionUp would reach the LNS before the
+/// ICCN (slow start queues ICCNs behind other calls' ICRQs) and be dropped.
+#[test]
+fn lac_session_up_waits_for_its_iccn_on_the_wire() {
+    let mut p = Pair::default_pair();
+    let t = p.open();
+    for _ in 0..30 {
+        p.lac.place_call(p.now, t, CallParams::default()).unwrap();
+    }
+    let mut seen = 0;
+    let mut ups = 0;
+    for _ in 0..2_000 {
+        if !p.step() {
+            break;
+        }
+        for e in &p.lac_events[seen..] {
+            if let Event::SessionUp(info) = e {
+                ups += 1;
+                let iccns = p
+                    .trace
+                    .iter()
+                    .filter(|w| w.from_lac && w.msg_type() == Some(MessageType::Iccn))
+                    .filter(|w| {
+                        ControlMessageRepr::parse_bytes(&w.bytes)
+                            .is_ok_and(|m| m.session_id == info.peer_session_id)
+                    })
+                    .count();
+                assert_eq!(
+                    iccns, 1,
+                    "SessionUp for {:?} before its ICCN was sent",
+                    info.key
+                );
+            }
+        }
+        seen = p.lac_events.len();
+        if ups == 30 {
+            break;
+        }
+    }
+    assert_eq!(ups, 30);
+    p.drive(Duration::from_secs(1));
+    assert_eq!(p.lns_session_ups().len(), 30);
+}

@@ -287,6 +287,10 @@ pub struct PppClient {
     next_pap_ident: u8,
     ipcp_start: bool,
     last_response: Option<Vec<u8>>,
+    /// A CHAP Challenge that came before our LCP reached Opened: the
+    /// authenticator may open first (its Configure-Ack to us still on the
+    /// way) and challenge at once. Answered when LCP opens.
+    early_challenge: Option<Vec<u8>>,
     tx: VecDeque<Vec<u8>>,
     events: VecDeque<ClientEvent>,
 }
@@ -319,6 +323,7 @@ impl PppClient {
             next_pap_ident: 1,
             ipcp_start: false,
             last_response: None,
+            early_challenge: None,
             tx: VecDeque::new(),
             events: VecDeque::new(),
         };
@@ -471,6 +476,12 @@ impl PppClient {
     }
 
     fn handle_chap(&mut self, now: Instant, payload: &[u8]) {
+        if self.auth == ClientAuth::Idle && self.lcp.state() != State::Opened {
+            if let Ok(chap::Repr::Challenge { .. }) = chap::Repr::parse_bytes(payload) {
+                self.early_challenge = Some(payload.to_vec());
+            }
+            return;
+        }
         match chap::Repr::parse_bytes(payload) {
             Ok(chap::Repr::Challenge {
                 identifier, value, ..
@@ -586,12 +597,18 @@ impl PppClient {
                                 let n = self.config.max_auth_requests.saturating_sub(1);
                                 self.send_pap(now, n)
                             }
-                            Some(AuthMethod::ChapMd5) => self.auth = ClientAuth::ChapWait,
+                            Some(AuthMethod::ChapMd5) => {
+                                self.auth = ClientAuth::ChapWait;
+                                if let Some(c) = self.early_challenge.take() {
+                                    self.handle_chap(now, &c);
+                                }
+                            }
                             None => self.authenticated(now),
                         }
                     }
                     LayerEvent::Down => {
                         self.auth = ClientAuth::Idle;
+                        self.early_challenge = None;
                         self.ipcp.down(now);
                         self.events.push_back(ClientEvent::Down);
                     }

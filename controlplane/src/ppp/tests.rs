@@ -214,6 +214,66 @@ fn assert_up(p: &Pair) {
 // ---------------------------------------------------------------------
 // Two-sided bring-ups.
 
+/// The LNS opens LCP and challenges before its Configure-Ack to the
+/// client's Configure-Request arrives (reordered): the client keeps the
+/// early Challenge and answers it the moment its own LCP opens, rather
+/// than wait for the Challenge to be retransmitted.
+#[test]
+fn chap_challenge_before_client_lcp_opens_is_answered() {
+    let mut p = Pair::new(
+        lns_config(&[AuthMethod::ChapMd5]),
+        client_config("pooluser", "poolpass"),
+        2,
+    );
+    let is = |f: &[u8], proto: [u8; 2], code: u8| f.len() > 4 && f[2..4] == proto && f[4] == code;
+    let mut held_ack: Option<Vec<u8>> = None;
+    let mut reordered = false;
+    for _ in 0..1000 {
+        let mut any = false;
+        while let Some(f) = p.lns.poll_transmit() {
+            any = true;
+            p.trace.push((true, f.clone()));
+            if is(&f, [0xc0, 0x21], 2) && !reordered {
+                held_ack = Some(f);
+                continue;
+            }
+            p.client.handle_frame(p.now, &f);
+            if is(&f, [0xc2, 0x23], 1) {
+                assert_ne!(p.client.lcp_state(), State::Opened);
+                if let Some(ack) = held_ack.take() {
+                    reordered = true;
+                    p.client.handle_frame(p.now, &ack);
+                }
+            }
+        }
+        while let Some(f) = p.client.poll_transmit() {
+            any = true;
+            p.trace.push((false, f.clone()));
+            p.lns.handle_frame(p.now, &f);
+        }
+        while let Some(e) = p.lns.poll_event() {
+            any = true;
+            if let PppEvent::AuthRequest(r) = &e {
+                let ok = p.verifier.verify(r);
+                assert!(ok && p.lns.assign_from(&mut p.pool));
+                p.lns.auth_result(p.now, r.id, ok, b"");
+            }
+            p.lns_events.push(e);
+        }
+        while let Some(e) = p.client.poll_event() {
+            any = true;
+            p.client_events.push(e);
+        }
+        if !any {
+            break;
+        }
+    }
+    assert!(reordered, "the Challenge overtook the Configure-Ack");
+    // Up without any timer firing: no retransmission was needed.
+    assert_eq!(p.now, p.start);
+    assert_up(&p);
+}
+
 #[test]
 fn chap_bring_up() {
     let mut p = Pair::new(
