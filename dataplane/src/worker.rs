@@ -486,12 +486,19 @@ impl Lookahead for TableLookahead<'_> {
             return;
         }
         let p = f.packet();
-        if let Some((l3, 0x0800)) = eth_l3(p) {
-            if let Some(&[a, b, c, d]) = p.get(l3 + 16..l3 + 20) {
-                if let Some(slot) = self.table.ipv4_hint(std::net::Ipv4Addr::new(a, b, c, d)) {
-                    self.slot(slot);
-                }
-            }
+        let slot = match eth_l3(p) {
+            Some((l3, 0x0800)) => match p.get(l3 + 16..l3 + 20) {
+                Some(&[a, b, c, d]) => self.table.ipv4_hint(std::net::Ipv4Addr::new(a, b, c, d)),
+                _ => None,
+            },
+            Some((l3, 0x86dd)) => p
+                .get(l3 + 24..l3 + 40)
+                .and_then(|d| <&[u8; 16]>::try_from(d).ok())
+                .and_then(|d| self.table.ipv6_hint(d)),
+            _ => None,
+        };
+        if let Some(slot) = slot {
+            self.slot(slot);
         }
     }
 }

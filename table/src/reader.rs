@@ -185,6 +185,18 @@ impl TableReader {
         index::lookup(idx, home, key, Some)
     }
 
+    /// [`TableReader::ipv4_hint`] for a coming [`SessionLookup::by_ipv6`]:
+    /// the first slot whose fingerprint matches `dst`'s /64, unvalidated.
+    #[inline]
+    pub fn ipv6_hint(&self, dst: &[u8; 16]) -> Option<u32> {
+        let idx = self
+            .map
+            .v6_index(self.map.header().v6_active.load(Ordering::Acquire));
+        let k = u64::from_be_bytes(dst[..8].try_into().unwrap_or_default());
+        let home = abi::v6_home(k, idx.len().trailing_zeros());
+        index::lookup(idx, home, abi::v6_fingerprint(k), Some)
+    }
+
     #[inline]
     fn read_slot(&self, slot: u32) -> Option<Session> {
         self.count_busy(self.map.slots().get(slot as usize)?.read(slot))

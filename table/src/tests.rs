@@ -234,6 +234,10 @@ fn publish_lookup_withdraw() {
     assert_ne!(e.session.template_len, 0);
     assert_eq!(r.by_slot_upstream(slot), Some(header_only));
     assert_eq!(r.by_slot_upstream(slot + 1), None);
+    assert_eq!(r.ipv4_hint(v4_of(7)), Some(slot));
+    assert_eq!(r.ipv6_hint(&v6_dst(7)), Some(slot));
+    assert_eq!(r.ipv4_hint(v4_of(8)), None);
+    assert_eq!(r.ipv6_hint(&v6_dst(8)), None);
     assert_eq!(r.by_slot_upstream(u32::MAX), None);
     assert_eq!(r.by_ipv4(v4_of(7)), Some(e.session));
     assert_eq!(r.by_ipv6(&v6_dst(7)), Some(e.session));
