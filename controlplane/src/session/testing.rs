@@ -184,7 +184,11 @@ impl LacPeer {
     /// The next datagram to send: (LNS, bytes).
     pub fn poll_transmit(&mut self, now: Instant) -> Option<(SocketAddr, Vec<u8>)> {
         if let Some((to, n)) = self.lac.poll_transmit(now, &mut self.buf) {
-            return Some((to, self.buf[..n].to_vec()));
+            let bytes = self.buf[..n].to_vec();
+            // The LAC reports a call up as its ICCN goes out: start PPP
+            // now (its frames queue behind this message).
+            self.pump(now);
+            return Some((to, bytes));
         }
         self.out.pop_front()
     }
