@@ -38,6 +38,7 @@ use tracing::{debug, info, warn};
 
 use crate::config::Settings;
 use crate::l2tp::{Engine, Event, Initiator, RandomSource, SessionInfo, SessionKey, SessionSink};
+use crate::persist;
 use crate::radius::{DaeConfig, DaeServer, RadiusClient};
 use crate::session::{Command, NeighbourSource, ProcNeighbours, SessionManager, TableSink};
 use l2tpx_table::TableWriter;
@@ -142,7 +143,8 @@ pub fn unix_secs() -> u32 {
 }
 
 /// Builds the whole control plane on a bound L2TP `socket`: the engine,
-/// the session table (`table.path`, created afresh, or in memory), the
+/// the session table (`table.path`, reopened with its sessions when it
+/// exists and fits, else created; or in memory), the
 /// RADIUS client and its socket (when servers are configured), the DAE
 /// listener (when `[dae]` is), and the session manager. Errors say what
 /// failed.
@@ -155,8 +157,7 @@ pub fn assemble(
     let t = &settings.table;
     let bank_bits = u32::from(settings.engine.bank_bits);
     let table = match &t.path {
-        Some(p) => TableWriter::create(p, t.capacity, bank_bits, t.workers)
-            .map_err(|e| format!("cannot create the session table {}: {e}", p.display()))?,
+        Some(p) => persist::open_table(p, t, bank_bits, &settings.origin)?.0,
         None => TableWriter::create_in_memory(t.capacity, bank_bits, t.workers)
             .map_err(|e| format!("cannot create the in-memory session table: {e}"))?,
     };
