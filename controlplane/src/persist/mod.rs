@@ -1,7 +1,10 @@
 //! What lets the control plane restart without the data plane or the
 //! subscribers noticing (ARCHITECTURE §2, docs/decisions.md "Control-plane
 //! restart"): the session table is reopened, not recreated
-//! ([`open_table`]).
+//! ([`open_table`]), and the control state needed to resume tunnels and
+//! sessions is journalled ([`journal`]).
+
+pub mod journal;
 
 use std::path::Path;
 

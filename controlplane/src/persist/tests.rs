@@ -116,3 +116,209 @@ fn a_file_that_is_no_table_is_an_error_unless_recreate() {
         65_536
     );
 }
+
+mod journal {
+    use super::*;
+    use crate::persist::journal::*;
+
+    fn tunnel(tid: u16) -> TunnelRecord {
+        TunnelRecord {
+            tunnel_id: tid,
+            peer_tunnel_id: tid ^ 0x5555,
+            peer: "198.18.0.2:1701".parse().unwrap(),
+            peer_rws: 8,
+            host_name: b"lac-1".to_vec(),
+        }
+    }
+
+    fn session(tid: u16, sid: u16) -> SessionRecord {
+        SessionRecord {
+            tunnel_id: tid,
+            session_id: sid,
+            peer_session_id: sid + 100,
+            slot: slot_index(tid, sid, 1),
+            cookie: u64::from(sid) << 20,
+            call_serial: 7,
+            sequencing: sid.is_multiple_of(2),
+            user: format!("user{sid}"),
+            address: Some(Ipv4Addr::new(198, 18, 64, sid as u8)),
+            pool: Some("default".into()),
+            our_magic: 0xdead_beef,
+            our_mru: 1500,
+            peer_magic: 0x1234_5678,
+            peer_mru: 1460,
+            auth: 2,
+            acct_session_id: format!("65f0a1b2-{sid:08x}"),
+            acct_start_unix: 1_700_000_000 + u64::from(sid),
+            class: sid.is_multiple_of(3).then(|| vec![1, 2, 3]),
+            session_timeout: Some(3600),
+            idle_timeout: None,
+            interim: Some(300),
+            calling: Some(b"0123".to_vec()),
+            called: None,
+        }
+    }
+
+    fn bytes_of(j: &Path) -> Vec<u8> {
+        std::fs::read(j).unwrap()
+    }
+
+    #[test]
+    fn every_record_round_trips() {
+        for r in [
+            Record::TunnelUp(tunnel(9)),
+            Record::TunnelUp(TunnelRecord {
+                peer: "[2001:db8::2]:1701".parse().unwrap(),
+                ..tunnel(10)
+            }),
+            Record::TunnelDown { tunnel_id: 9 },
+            Record::SessionUp(Box::new(session(9, 3))),
+            Record::SessionUp(Box::default()),
+            Record::SessionDown {
+                tunnel_id: 9,
+                session_id: 3,
+            },
+        ] {
+            let f = r.encode();
+            let len = u32::from_le_bytes(f[..4].try_into().unwrap()) as usize;
+            assert_eq!(f.len(), 8 + len);
+            assert_eq!(Record::decode(&f[8..]), Some(r));
+        }
+        // Trailing garbage or a short payload is no record.
+        let mut f = Record::TunnelDown { tunnel_id: 1 }.encode();
+        f.push(0);
+        assert_eq!(Record::decode(&f[8..]), None);
+        assert_eq!(Record::decode(&f[8..f.len() - 2]), None);
+        assert_eq!(crc32(b"123456789"), 0xcbf4_3926);
+    }
+
+    #[test]
+    fn a_journal_replays_to_the_live_set() {
+        let dir = TempDir::new("journal").unwrap();
+        let path = dir.path().join("j");
+        let mut j = Journal::create(&path, &Replayed::default()).unwrap();
+        j.append(&Record::TunnelUp(tunnel(1)));
+        j.append(&Record::TunnelUp(tunnel(2)));
+        for sid in 1..=4 {
+            j.append(&Record::SessionUp(Box::new(session(1, sid))));
+        }
+        j.append(&Record::SessionUp(Box::new(session(2, 9))));
+        j.append(&Record::SessionDown {
+            tunnel_id: 1,
+            session_id: 2,
+        });
+        j.append(&Record::TunnelDown { tunnel_id: 2 });
+        j.flush().unwrap();
+        assert_eq!(j.stats().writes, 1, "one write per flush");
+        let (state, rep) = load(&path).unwrap();
+        assert_eq!(rep.records, 9);
+        assert_eq!(
+            (rep.dropped_bytes, rep.corrupt, rep.bad_header),
+            (0, 0, false)
+        );
+        assert_eq!(state.tunnels, vec![tunnel(1)]);
+        assert_eq!(
+            state.sessions,
+            vec![session(1, 1), session(1, 3), session(1, 4)]
+        );
+        // Absent file: nothing, no error.
+        assert_eq!(
+            load(&dir.path().join("none")).unwrap().0,
+            Replayed::default()
+        );
+    }
+
+    #[test]
+    fn a_torn_tail_is_dropped_and_counted() {
+        let dir = TempDir::new("journal").unwrap();
+        let path = dir.path().join("j");
+        let mut j = Journal::create(&path, &Replayed::default()).unwrap();
+        j.append(&Record::TunnelUp(tunnel(1)));
+        j.append(&Record::SessionUp(Box::new(session(1, 1))));
+        j.flush().unwrap();
+        let whole = bytes_of(&path);
+        let last = Record::SessionUp(Box::new(session(1, 1))).encode().len();
+        // Every cut inside the last frame keeps the tunnel and drops the
+        // session; no cut panics.
+        for cut in whole.len() - last..whole.len() {
+            let (state, rep) = replay(&whole[..cut]);
+            assert_eq!(state.tunnels, vec![tunnel(1)], "cut {cut}");
+            assert!(state.sessions.is_empty(), "cut {cut}");
+            assert_eq!(rep.dropped_bytes as usize, cut - (whole.len() - last));
+            assert_eq!(rep.records, 1);
+        }
+        for cut in 0..whole.len() {
+            let _ = replay(&whole[..cut]);
+        }
+    }
+
+    #[test]
+    fn a_corrupt_record_ends_the_replay() {
+        let dir = TempDir::new("journal").unwrap();
+        let path = dir.path().join("j");
+        let mut j = Journal::create(&path, &Replayed::default()).unwrap();
+        j.append(&Record::TunnelUp(tunnel(1)));
+        j.append(&Record::SessionUp(Box::new(session(1, 1))));
+        j.append(&Record::SessionUp(Box::new(session(1, 2))));
+        j.flush().unwrap();
+        let mut b = bytes_of(&path);
+        let first = 16 + Record::TunnelUp(tunnel(1)).encode().len();
+        b[first + 20] ^= 0x40; // inside the first session's payload
+        let (state, rep) = replay(&b);
+        assert_eq!(rep.corrupt, 1);
+        assert_eq!(rep.records, 1);
+        assert_eq!(rep.dropped_bytes as usize, b.len() - first);
+        assert_eq!(state.tunnels.len(), 1);
+        assert!(state.sessions.is_empty());
+        // A length that claims more than any record may hold.
+        let mut b = bytes_of(&path);
+        b[first..first + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert_eq!(replay(&b).1.records, 1);
+        // Not a journal of ours (or another version): nothing is trusted.
+        let mut b = bytes_of(&path);
+        b[8] = 99;
+        let (state, rep) = replay(&b);
+        assert!(rep.bad_header && state == Replayed::default());
+        assert!(replay(b"garbage").1.bad_header);
+    }
+
+    #[test]
+    fn compaction_keeps_the_live_set_and_bounds_the_file() {
+        let dir = TempDir::new("journal").unwrap();
+        let path = dir.path().join("j");
+        let mut j = Journal::create(&path, &Replayed::default()).unwrap();
+        j.append(&Record::TunnelUp(tunnel(1)));
+        j.flush().unwrap();
+        // Churn: sessions come and go; ten stay.
+        for round in 0..300u16 {
+            for sid in 1..=10 {
+                j.append(&Record::SessionUp(Box::new(session(1, sid + round % 2))));
+                if round % 2 == 0 {
+                    j.append(&Record::SessionDown {
+                        tunnel_id: 1,
+                        session_id: sid + 1,
+                    });
+                }
+            }
+            j.flush().unwrap();
+            assert!(
+                j.records() <= 2 * 11 + COMPACT_SLACK + 20,
+                "{}",
+                j.records()
+            );
+        }
+        assert!(j.stats().compactions >= 1);
+        let (state, rep) = load(&path).unwrap();
+        assert_eq!(rep.dropped_bytes, 0);
+        assert_eq!(state.tunnels, vec![tunnel(1)]);
+        let want: Vec<_> = (1..=10).map(|sid| session(1, sid + 1)).collect();
+        let mut have = state.sessions.clone();
+        have.retain(|s| s.session_id >= 2);
+        assert_eq!(have.len(), 10, "{:?}", state.sessions.len());
+        assert_eq!(have, want);
+        // Creating from a state writes exactly it.
+        let j2 = Journal::create(&path, &state).unwrap();
+        assert_eq!(j2.live(), (1, state.sessions.len()));
+        assert_eq!(load(&path).unwrap().0, state);
+    }
+}
