@@ -85,6 +85,8 @@ struct Lac {
     connected: HashSet<(u16, u16)>,
     /// PPP frames of calls whose ICCN is still queued.
     held: HashMap<(u16, u16), Vec<Datagram>>,
+    /// LCP Echo-Replies from the LNS: (our IDs, the LCP packet).
+    echo_replies: Vec<(SessionKey, Vec<u8>)>,
     buf: Vec<u8>,
 }
 
@@ -107,6 +109,7 @@ impl Lac {
             traffic: Vec::new(),
             connected: HashSet::new(),
             held: HashMap::new(),
+            echo_replies: Vec::new(),
             buf: vec![0; 65_536],
         }
     }
@@ -150,6 +153,13 @@ impl Lac {
                 };
                 self.traffic.push((key, from, payload[4..].to_vec()));
                 return;
+            }
+            if payload.starts_with(&[0xff, 0x03, 0xc0, 0x21, 10]) {
+                let key = SessionKey {
+                    tunnel_id: h.tunnel_id,
+                    session_id: h.session_id,
+                };
+                self.echo_replies.push((key, payload[4..].to_vec()));
             }
         }
         self.peer.handle(Instant::now(), from, bytes);
@@ -760,13 +770,16 @@ const DEAD_FOR: Duration = Duration::from_millis(300);
 /// mid-stream: not one data packet is lost either way (exact counts, byte
 /// for byte), the table (same file, same mapping) keeps counting, and the
 /// restarted controlplane has reopened it with every session in place.
+/// The sessions then carry on at the control level: the LAC's HELLO is
+/// acknowledged, LCP echoes answered with the same magic, a hang-up ends
+/// and withdraws its session, and SIGTERM closes the tunnel cleanly.
 #[test]
 fn controlplane_sigkill_restart_loses_no_data_packet() {
     let spec = LnsSpec::default();
     let Some((topo, mut lns, afxdp)) = start(&spec) else {
         return;
     };
-    let (mut lac, _tid, calls) = establish(&topo, &lns, &spec, LacConfig::default());
+    let (mut lac, tid, calls) = establish(&topo, &lns, &spec, LacConfig::default());
     wait_xdp_synced(&lns, afxdp, CALLS);
     let lns_addr = SocketAddr::from(SocketAddrV4::new(LNS_ACCESS_IP, L2TP_PORT));
     let reader = TableReader::open(&lns.table).expect("opening the table");
@@ -776,6 +789,8 @@ fn controlplane_sigkill_restart_loses_no_data_packet() {
         .map(|c| slot_index(c.lns_tunnel, c.lns_session, u32::from(spec.bank_bits)))
         .collect();
     let before: Vec<SessionCounters> = slots.iter().map(|&s| counters(&reader, s)).collect();
+    // The LNS's LCP magic of call 0, from an Echo-Reply before the restart.
+    let magic_before = echo(&mut lac, &calls[0], 1, &lns);
 
     let core = core_socket(&topo);
     let core_tx = core.try_clone().unwrap();
@@ -885,9 +900,82 @@ fn controlplane_sigkill_restart_loses_no_data_packet() {
     for (c, &slot) in calls.iter().zip(&slots) {
         assert_eq!(fresh.by_ipv4(c.address).map(|s| s.slot), Some(slot));
     }
+    let log = lns.controlplane_log();
+    assert!(log.contains("session table reopened"), "{}", lns.logs());
     assert!(
-        lns.controlplane_log().contains("session table reopened"),
+        log.contains(&format!(
+            "tunnels=1 sessions={CALLS} ended=0 withdrawn=0 lost=0 failed=0"
+        )),
+        "control state resumed:\n{}",
+        lns.logs()
+    );
+
+    // The sessions are alive at the control level. The LAC's HELLO (its
+    // Ns/Nr mid-sequence) resynchronises the tunnel and is acknowledged.
+    lac.peer.lac.send_hello(Instant::now(), tid).unwrap();
+    assert!(
+        lac.until(Duration::from_secs(3), |l| l.peer.lac.unacknowledged(tid)
+            == Some(0)),
+        "HELLO acknowledged after the restart\n{}",
+        lns.logs()
+    );
+    // An LCP Echo-Request gets an Echo-Reply with the same magic as before.
+    assert_eq!(echo(&mut lac, &calls[0], 2, &lns), magic_before);
+    assert!(!failed(&lac), "no call went down: {:?}", lac.events);
+    // A hang-up (CDN from the LAC) ends the session and withdraws it.
+    let gone = calls[0];
+    lac.peer.hang_up(Instant::now(), gone.key, 3).unwrap();
+    assert!(
+        lac.until(Duration::from_secs(3), |_| reader.published()
+            == CALLS as u32 - 1),
+        "hang-up withdrew the session\n{}",
+        lns.logs()
+    );
+    assert_eq!(reader.by_ipv4(gone.address), None);
+    assert!(
+        lac.until(Duration::from_secs(2), |l| l.peer.lac.unacknowledged(tid)
+            == Some(0))
+    );
+    assert!(
+        lns.controlplane_log().contains("subscriber down"),
         "{}",
         lns.logs()
     );
+    // SIGTERM: the StopCCN on the resumed tunnel is acknowledged.
+    system::sigterm(lns.controlplane());
+    let cp = system::wait_exit(lns.controlplane(), Duration::from_secs(5), || lac.drain());
+    let cp = cp.unwrap_or_else(|| panic!("controlplane exits on SIGTERM\n{}", lns.logs()));
+    assert!(cp.success(), "controlplane: {cp}\n{}", lns.logs());
+    assert!(
+        lns.controlplane_log().contains("clean=true"),
+        "{}",
+        lns.logs()
+    );
+    assert!(lac.events.contains(&PeerEvent::TunnelDown(tid)));
+}
+
+/// Sends an LCP Echo-Request (Identifier `id`) on `call` and waits for the
+/// LNS's Echo-Reply; its Magic-Number.
+fn echo(lac: &mut Lac, call: &Call, id: u8, lns: &Lns) -> u32 {
+    let lns_addr = SocketAddr::from(SocketAddrV4::new(LNS_ACCESS_IP, L2TP_PORT));
+    let mut m = vec![0x00, 0x02];
+    m.extend_from_slice(&call.lns_tunnel.to_be_bytes());
+    m.extend_from_slice(&call.lns_session.to_be_bytes());
+    m.extend_from_slice(&[0xff, 0x03, 0xc0, 0x21, 9, id, 0, 12]);
+    m.extend_from_slice(&0x0bad_cafe_u32.to_be_bytes());
+    m.extend_from_slice(b"ping");
+    lac.echo_replies.clear();
+    lac.sock.send_to(&m, lns_addr).unwrap();
+    assert!(
+        lac.until(Duration::from_secs(3), |l| !l.echo_replies.is_empty()),
+        "LCP Echo-Reply\n{}",
+        lns.logs()
+    );
+    let (key, reply) = lac.echo_replies[0].clone();
+    assert_eq!(key, call.key);
+    assert_eq!(reply[..4], [10, id, 0, 12], "Echo-Reply, same identifier");
+    assert_eq!(&reply[8..12], b"ping", "data echoed");
+    let magic = u32::from_be_bytes(reply[4..8].try_into().unwrap());
+    assert_ne!(magic, 0);
+    magic
 }

@@ -89,8 +89,8 @@ pub struct SessionRecord {
     pub acct_session_id: String,
     /// When accounting started (Unix seconds).
     pub acct_start_unix: u64,
-    /// RADIUS Class.
-    pub class: Option<Vec<u8>>,
+    /// RADIUS Class attributes.
+    pub class: Vec<Vec<u8>>,
     /// Session-Timeout (s).
     pub session_timeout: Option<u32>,
     /// Idle-Timeout (s).
@@ -223,6 +223,13 @@ impl Enc<'_> {
             None => self.u8(0),
         }
     }
+    fn list(&mut self, v: &[Vec<u8>]) {
+        let n = v.len().min(255);
+        self.u8(n as u8);
+        for b in &v[..n] {
+            self.bytes(b);
+        }
+    }
     fn opt_u32(&mut self, v: Option<u32>) {
         match v {
             Some(x) => {
@@ -284,6 +291,9 @@ impl<'a> Dec<'a> {
             _ => None,
         }
     }
+    fn list(&mut self) -> Option<Vec<Vec<u8>>> {
+        (0..self.u8()?).map(|_| self.bytes()).collect()
+    }
     fn opt_u32(&mut self) -> Option<Option<u32>> {
         match self.u8()? {
             0 => Some(None),
@@ -338,7 +348,7 @@ impl Record {
                 e.u8(s.auth);
                 e.bytes(s.acct_session_id.as_bytes());
                 e.u64(s.acct_start_unix);
-                e.opt_bytes(s.class.as_deref());
+                e.list(&s.class);
                 e.opt_u32(s.session_timeout);
                 e.opt_u32(s.idle_timeout);
                 e.opt_u32(s.interim);
@@ -396,7 +406,7 @@ impl Record {
                 auth: d.u8()?,
                 acct_session_id: d.string()?,
                 acct_start_unix: d.u64()?,
-                class: d.opt_bytes()?,
+                class: d.list()?,
                 session_timeout: d.opt_u32()?,
                 idle_timeout: d.opt_u32()?,
                 interim: d.opt_u32()?,

@@ -150,7 +150,11 @@ mod journal {
             auth: 2,
             acct_session_id: format!("65f0a1b2-{sid:08x}"),
             acct_start_unix: 1_700_000_000 + u64::from(sid),
-            class: sid.is_multiple_of(3).then(|| vec![1, 2, 3]),
+            class: if sid.is_multiple_of(3) {
+                vec![vec![1, 2, 3], vec![4]]
+            } else {
+                Vec::new()
+            },
             session_timeout: Some(3600),
             idle_timeout: None,
             interim: Some(300),
@@ -320,5 +324,73 @@ mod journal {
         let j2 = Journal::create(&path, &state).unwrap();
         assert_eq!(j2.live(), (1, state.sessions.len()));
         assert_eq!(load(&path).unwrap().0, state);
+    }
+}
+
+mod reconcile {
+    use super::*;
+    use crate::persist::journal::{Replayed, SessionRecord, TunnelRecord};
+    use crate::persist::{reconcile, Plan};
+
+    fn tunnel(tid: u16) -> TunnelRecord {
+        TunnelRecord {
+            tunnel_id: tid,
+            peer_tunnel_id: 7,
+            peer: "198.18.0.2:1701".parse().unwrap(),
+            peer_rws: 4,
+            host_name: b"lac".to_vec(),
+        }
+    }
+
+    fn rec(tid: u16, sid: u16, addr: Ipv4Addr) -> SessionRecord {
+        SessionRecord {
+            tunnel_id: tid,
+            session_id: sid,
+            peer_session_id: 9,
+            slot: slot_index(tid, sid, 1),
+            address: Some(addr),
+            ..SessionRecord::default()
+        }
+    }
+
+    fn a(n: u8) -> Ipv4Addr {
+        Ipv4Addr::new(198, 18, 64, n)
+    }
+
+    /// Both: adopted. Journal only: ended (tunnel known) or lost (not).
+    /// Table only, or a table entry that differs: withdrawn.
+    #[test]
+    fn journal_and_table_are_matched() {
+        let journal = Replayed {
+            tunnels: vec![tunnel(3)],
+            sessions: vec![
+                rec(3, 4, a(1)), // in the table: adopt
+                rec(3, 5, a(2)), // not in the table: end
+                rec(3, 6, a(3)), // table has another address: end + withdraw
+                rec(8, 1, a(4)), // tunnel not journalled: lost + withdraw
+            ],
+        };
+        let table = vec![
+            session(3, 4, 1, a(1)),
+            session(3, 6, 1, a(9)),
+            session(8, 1, 1, a(4)),
+            session(3, 7, 1, a(5)), // no record: withdraw
+        ];
+        let p = reconcile(&journal, table.clone());
+        assert_eq!(p.tunnels, vec![tunnel(3)]);
+        assert_eq!(p.adopt, vec![rec(3, 4, a(1))]);
+        assert_eq!(p.end, vec![rec(3, 5, a(2)), rec(3, 6, a(3))]);
+        assert_eq!(p.lost, vec![rec(8, 1, a(4))]);
+        let slots: Vec<u32> = p.withdraw.iter().map(|e| e.session.slot).collect();
+        let mut want = [table[1], table[2], table[3]];
+        want.sort_by_key(|e| e.session.slot);
+        assert_eq!(
+            slots,
+            want.iter().map(|e| e.session.slot).collect::<Vec<_>>()
+        );
+        // Nothing journalled: every entry is withdrawn.
+        let p = reconcile(&Replayed::default(), table.clone());
+        assert_eq!(p.withdraw.len(), 4);
+        assert_eq!(reconcile(&Replayed::default(), vec![]), Plan::default());
     }
 }

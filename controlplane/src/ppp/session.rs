@@ -372,6 +372,16 @@ impl PppSession {
         self.lcp.negotiator().our_magic()
     }
 
+    /// Our MRU.
+    pub fn our_mru(&self) -> u16 {
+        self.lcp.negotiator().our_mru()
+    }
+
+    /// The authentication method LCP agreed (`None`: none).
+    pub fn auth_method(&self) -> Option<AuthMethod> {
+        self.lcp.negotiator().auth_method()
+    }
+
     /// Whether LCP was taken over from the LAC's proxy AVPs.
     pub fn proxy_lcp_used(&self) -> bool {
         self.proxy_lcp_used
