@@ -700,16 +700,7 @@ fn full_system_lac_through_both_daemons_to_core() {
     let drops_after = reader.read_drops_sum();
 
     // --- SIGTERM: both daemons exit 0 (the LAC acknowledges the StopCCN). ---
-    system::sigterm(lns.controlplane());
-    let cp = system::wait_exit(lns.controlplane(), Duration::from_secs(5), || lac.drain());
-    let cp = cp.unwrap_or_else(|| panic!("controlplane exits on SIGTERM\n{}", lns.logs()));
-    assert!(cp.success(), "controlplane: {cp}\n{}", lns.logs());
-    assert!(
-        lns.controlplane_log().contains("clean=true"),
-        "StopCCN acknowledged:\n{}",
-        lns.logs()
-    );
-    assert!(lac.events.contains(&PeerEvent::TunnelDown(tid)));
+    sigterm_controlplane(&mut lac, &mut lns, tid);
     system::sigterm(lns.dataplane());
     let dp = system::wait_exit(lns.dataplane(), Duration::from_secs(5), || {});
     let dp = dp.unwrap_or_else(|| panic!("dataplane exits on SIGTERM\n{}", lns.logs()));
@@ -942,13 +933,19 @@ fn controlplane_sigkill_restart_loses_no_data_packet() {
         lns.logs()
     );
     // SIGTERM: the StopCCN on the resumed tunnel is acknowledged.
+    sigterm_controlplane(&mut lac, &mut lns, tid);
+}
+
+/// SIGTERMs the controlplane while the LAC keeps answering: it exits 0
+/// once the LAC has acknowledged its StopCCN on tunnel `tid`.
+fn sigterm_controlplane(lac: &mut Lac, lns: &mut Lns, tid: u16) {
     system::sigterm(lns.controlplane());
     let cp = system::wait_exit(lns.controlplane(), Duration::from_secs(5), || lac.drain());
     let cp = cp.unwrap_or_else(|| panic!("controlplane exits on SIGTERM\n{}", lns.logs()));
     assert!(cp.success(), "controlplane: {cp}\n{}", lns.logs());
     assert!(
         lns.controlplane_log().contains("clean=true"),
-        "{}",
+        "StopCCN acknowledged:\n{}",
         lns.logs()
     );
     assert!(lac.events.contains(&PeerEvent::TunnelDown(tid)));
