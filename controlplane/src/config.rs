@@ -79,6 +79,8 @@ pub struct Settings {
     pub table: TableSettings,
     /// `[dae]`; `None` when no listener is configured.
     pub dae: Option<DaeSettings>,
+    /// The file these settings came from (for error messages).
+    pub origin: String,
 }
 
 impl Settings {
@@ -135,6 +137,21 @@ pub struct TableSettings {
     pub capacity: u32,
     /// `table.workers`.
     pub workers: u32,
+    /// `table.on_mismatch`: what to do with an existing table whose
+    /// geometry differs from this configuration.
+    pub on_mismatch: OnMismatch,
+    /// `table.state_path` (default `<table.path>.state`): the control
+    /// state journal; `None` with an in-memory table.
+    pub state_path: Option<PathBuf>,
+}
+
+/// `table.on_mismatch`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnMismatch {
+    /// Refuse to start (the default: never wipe a live table silently).
+    Error,
+    /// Replace the table (every published session is lost).
+    Recreate,
 }
 
 /// `[dae]`, checked.
@@ -210,7 +227,9 @@ pub fn parse_in(text: &str, origin: &str, base: Option<&Path>) -> Result<Setting
         let (key, message) = split_serde_error(&path, &inner);
         err(key, message)
     })?;
-    raw.check(base).map_err(|(k, m)| err(Some(k), m))
+    let mut s = raw.check(base).map_err(|(k, m)| err(Some(k), m))?;
+    s.origin = origin.to_owned();
+    Ok(s)
 }
 
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
@@ -395,6 +414,8 @@ struct RawTable {
     capacity: Option<i64>,
     bank_bits: Option<i64>,
     workers: i64,
+    on_mismatch: String,
+    state_path: Option<String>,
 }
 
 impl Default for RawTable {
@@ -404,6 +425,8 @@ impl Default for RawTable {
             capacity: None,
             bank_bits: None,
             workers: 1,
+            on_mismatch: "error".into(),
+            state_path: None,
         }
     }
 }
@@ -1033,8 +1056,33 @@ impl RawFile {
             }
         }
         let max_cap = 65_536i64 << bank_bits;
+        let path = raw_table.path.map(PathBuf::from);
+        let state_path = match (raw_table.state_path, &path) {
+            (Some(_), None) => {
+                return Err((
+                    "table.state_path".into(),
+                    "needs table.path (an in-memory table does not survive a restart)".into(),
+                ))
+            }
+            (Some(s), Some(_)) => Some(PathBuf::from(s)),
+            (None, Some(p)) => {
+                let mut s = p.as_os_str().to_owned();
+                s.push(".state");
+                Some(PathBuf::from(s))
+            }
+            (None, None) => None,
+        };
         let table = TableSettings {
-            path: raw_table.path.map(PathBuf::from),
+            on_mismatch: one_of(
+                "table.on_mismatch",
+                &raw_table.on_mismatch,
+                &[
+                    ("error", OnMismatch::Error),
+                    ("recreate", OnMismatch::Recreate),
+                ],
+            )?,
+            state_path,
+            path,
             capacity: range(
                 "table.capacity",
                 raw_table.capacity.unwrap_or(max_cap),
@@ -1056,6 +1104,7 @@ impl RawFile {
             pools,
             table,
             dae,
+            origin: String::new(),
             listen,
             engine,
             log_level,

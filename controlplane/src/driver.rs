@@ -38,6 +38,8 @@ use tracing::{debug, info, warn};
 
 use crate::config::Settings;
 use crate::l2tp::{Engine, Event, Initiator, RandomSource, SessionInfo, SessionKey, SessionSink};
+use crate::persist;
+use crate::persist::journal::{self, Journal, Record, TunnelRecord};
 use crate::radius::{DaeConfig, DaeServer, RadiusClient};
 use crate::session::{Command, NeighbourSource, ProcNeighbours, SessionManager, TableSink};
 use l2tpx_table::TableWriter;
@@ -142,7 +144,8 @@ pub fn unix_secs() -> u32 {
 }
 
 /// Builds the whole control plane on a bound L2TP `socket`: the engine,
-/// the session table (`table.path`, created afresh, or in memory), the
+/// the session table (`table.path`, reopened with its sessions when it
+/// exists and fits, else created; or in memory), the
 /// RADIUS client and its socket (when servers are configured), the DAE
 /// listener (when `[dae]` is), and the session manager. Errors say what
 /// failed.
@@ -151,14 +154,17 @@ pub fn assemble(
     socket: UdpSocket,
 ) -> Result<Driver<TableWriter, ProcNeighbours>, String> {
     let rng = || OsRandom::new().map_err(|e| format!("cannot open /dev/urandom: {e}"));
-    let engine = Engine::new(settings.engine.clone(), Box::new(rng()?));
+    let mut engine = Engine::new(settings.engine.clone(), Box::new(rng()?));
     let t = &settings.table;
     let bank_bits = u32::from(settings.engine.bank_bits);
     let table = match &t.path {
-        Some(p) => TableWriter::create(p, t.capacity, bank_bits, t.workers)
-            .map_err(|e| format!("cannot create the session table {}: {e}", p.display()))?,
+        Some(p) => persist::open_table(p, t, bank_bits, &settings.origin)?.0,
         None => TableWriter::create_in_memory(t.capacity, bank_bits, t.workers)
             .map_err(|e| format!("cannot create the in-memory session table: {e}"))?,
+    };
+    let (plan, state_path) = match &t.state_path {
+        Some(p) => (Some(load_plan(p, &table)?), Some(p)),
+        None => (None, None),
     };
     let mut manager = SessionManager::new(
         settings.manager_config(unix_secs()),
@@ -187,8 +193,28 @@ pub fn assemble(
         manager = manager.with_dae(DaeServer::new(cfg));
         dae_socket = Some(s);
     }
+    let journal = match (plan, state_path) {
+        (Some(plan), Some(path)) => {
+            let t = now();
+            let r = persist::resume(plan, t, u64::from(unix_secs()), &mut engine, &mut manager);
+            info!(
+                tunnels = r.tunnels,
+                sessions = r.sessions,
+                ended = r.ended,
+                withdrawn = r.withdrawn,
+                lost = r.lost,
+                failed = r.failed,
+                "control state resumed"
+            );
+            let j = Journal::create(path, &r.state)
+                .map_err(|e| format!("cannot write the state journal {}: {e}", path.display()))?;
+            Some(j)
+        }
+        _ => None,
+    };
     let io = |e: io::Error| format!("socket setup: {e}");
     let mut d = Driver::new(socket, engine, manager, settings).map_err(io)?;
+    d.journal = journal;
     if let Some(s) = radius_socket {
         d = d.with_radius_socket(s).map_err(io)?;
     }
@@ -196,6 +222,16 @@ pub fn assemble(
         d = d.with_dae_socket(s).map_err(io)?;
     }
     Ok(d)
+}
+
+/// Reads the state journal at `path` and matches it against the table.
+fn load_plan(path: &std::path::Path, table: &TableWriter) -> Result<persist::Plan, String> {
+    let (state, rep) = journal::load(path)
+        .map_err(|e| format!("cannot read the state journal {}: {e}", path.display()))?;
+    if rep.bad_header || rep.corrupt > 0 || rep.dropped_bytes > 0 || rep.unknown > 0 {
+        warn!(journal = %path.display(), ?rep, "state journal: a damaged tail or foreign records were dropped");
+    }
+    Ok(persist::reconcile(&state, table.iter_published()))
 }
 
 /// Which socket a datagram came in on.
@@ -221,6 +257,8 @@ pub struct Driver<T: TableSink, N: NeighbourSource> {
     /// Tunnels the peer closed, lingering only to re-acknowledge its
     /// StopCCN, with when the engine drops them.
     peer_closed: HashMap<u16, Instant>,
+    /// The control-state journal (`table.state_path`).
+    journal: Option<Journal>,
 }
 
 impl<T: TableSink, N: NeighbourSource> std::fmt::Debug for Driver<T, N> {
@@ -254,6 +292,7 @@ impl<T: TableSink, N: NeighbourSource> Driver<T, N> {
             rx: vec![0; BUF_LEN],
             tx: vec![0; BUF_LEN],
             peer_closed: HashMap::new(),
+            journal: None,
         })
     }
 
@@ -312,6 +351,7 @@ impl<T: TableSink, N: NeighbourSource> Driver<T, N> {
                 self.flush(t)?;
             }
             if let Some(d) = deadline {
+                self.flush_journal();
                 if self.shutdown_complete(t) {
                     info!(stats = ?self.engine.stats(), sessions = ?self.manager.stats(), "shutdown complete");
                     return Ok(true);
@@ -339,11 +379,28 @@ impl<T: TableSink, N: NeighbourSource> Driver<T, N> {
             if let Some(d) = deadline {
                 wait = wait.min(d.saturating_duration_since(t));
             }
+            self.manager.set_wall_clock(t, u64::from(unix_secs()));
             self.receive(wait)?;
             let t = now();
             self.engine.handle_timeout(t);
             self.manager.handle_timeout(t);
             self.flush(t)?;
+            self.flush_journal();
+        }
+    }
+
+    /// Appends the manager's journal records and writes the batch (one
+    /// write per loop iteration).
+    fn flush_journal(&mut self) {
+        while let Some(r) = self.manager.poll_journal() {
+            if let Some(j) = self.journal.as_mut() {
+                j.append(&r);
+            }
+        }
+        if let Some(j) = self.journal.as_mut() {
+            if let Err(e) = j.flush() {
+                warn!(error = %e, stats = ?j.stats(), "writing the state journal");
+            }
         }
     }
 
@@ -504,6 +561,15 @@ impl<T: TableSink, N: NeighbourSource> Driver<T, N> {
                 host_name,
             } => {
                 self.peer_closed.remove(tunnel_id);
+                if let Some(j) = self.journal.as_mut() {
+                    j.append(&Record::TunnelUp(TunnelRecord {
+                        tunnel_id: *tunnel_id,
+                        peer_tunnel_id: *peer_tunnel_id,
+                        peer: *peer,
+                        peer_rws: self.engine.peer_rws(*tunnel_id).unwrap_or(4),
+                        host_name: host_name.clone(),
+                    }));
+                }
                 info!(
                     tunnel_id,
                     peer_tunnel_id,
@@ -520,6 +586,11 @@ impl<T: TableSink, N: NeighbourSource> Driver<T, N> {
             } => {
                 if cause.initiator == Initiator::Peer {
                     self.peer_closed.insert(*tunnel_id, t + self.stop_linger);
+                }
+                if let Some(j) = self.journal.as_mut() {
+                    j.append(&Record::TunnelDown {
+                        tunnel_id: *tunnel_id,
+                    });
                 }
                 info!(
                     tunnel_id,

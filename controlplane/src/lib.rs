@@ -7,6 +7,7 @@
 pub mod config;
 pub mod driver;
 pub mod l2tp;
+pub mod persist;
 pub mod ppp;
 pub mod radius;
 pub mod session;

@@ -85,19 +85,21 @@ struct Lac {
     connected: HashSet<(u16, u16)>,
     /// PPP frames of calls whose ICCN is still queued.
     held: HashMap<(u16, u16), Vec<Datagram>>,
+    /// LCP Echo-Replies from the LNS: (our IDs, the LCP packet).
+    echo_replies: Vec<(SessionKey, Vec<u8>)>,
     buf: Vec<u8>,
 }
 
 impl Lac {
     /// Over `sock`, bound to 198.18.0.2:1701 in the LAC namespace.
-    fn new(sock: UdpSocket) -> Lac {
+    fn new(sock: UdpSocket, config: LacConfig) -> Lac {
         sock.set_read_timeout(Some(Duration::from_millis(2)))
             .unwrap();
         let _ = socket2::SockRef::from(&sock).set_recv_buffer_size(4 << 20);
         Lac {
             sock,
             peer: LacPeer::new(
-                LacConfig::default(),
+                config,
                 ClientConfig::default(),
                 Box::new(SplitMix64(u64::from(std::process::id()) << 16)),
             ),
@@ -107,6 +109,7 @@ impl Lac {
             traffic: Vec::new(),
             connected: HashSet::new(),
             held: HashMap::new(),
+            echo_replies: Vec::new(),
             buf: vec![0; 65_536],
         }
     }
@@ -150,6 +153,13 @@ impl Lac {
                 };
                 self.traffic.push((key, from, payload[4..].to_vec()));
                 return;
+            }
+            if payload.starts_with(&[0xff, 0x03, 0xc0, 0x21, 10]) {
+                let key = SessionKey {
+                    tunnel_id: h.tunnel_id,
+                    session_id: h.session_id,
+                };
+                self.echo_replies.push((key, payload[4..].to_vec()));
             }
         }
         self.peer.handle(Instant::now(), from, bytes);
@@ -308,6 +318,71 @@ fn collect(sock: &UdpSocket, want: usize, quiet: Duration) -> Vec<(SocketAddr, V
     }
 }
 
+/// Checks what CORE received: every datagram one of ours for a call of
+/// `calls` and a sequence number below `packets`, from the subscriber's
+/// address and port, byte for byte, none twice.
+fn check_upstream(got: &[(SocketAddr, Vec<u8>)], calls: &[Call], packets: u32) {
+    let sub_ep = |i: usize| SocketAddrV4::new(calls[i].address, SUB_PORT + i as u16);
+    let mut seen = HashSet::new();
+    for (from, data) in got {
+        assert!(
+            data.len() >= 8 && &data[..3] == b"L2U",
+            "stray at CORE: {data:02x?}"
+        );
+        let i = data[3] as usize;
+        let seq = u32::from_be_bytes(data[4..8].try_into().unwrap());
+        assert!(i < calls.len() && seq < packets, "bad tag {i}/{seq}");
+        assert_eq!(*from, SocketAddr::from(sub_ep(i)), "source of {i}/{seq}");
+        assert_eq!(*data, payload(b'U', i, seq), "payload of {i}/{seq}");
+        assert!(seen.insert((i, seq)), "upstream {i}/{seq} twice");
+    }
+}
+
+/// Checks what the LAC received downstream: every message from the LNS's
+/// port 1701 for one of `calls`, carrying a correct inner IPv4/UDP packet
+/// from CORE (TTL decremented once, checksums valid) with that call's
+/// payload byte for byte, none twice; adds each to `want`'s down counters.
+fn check_downstream(
+    traffic: &[(SessionKey, SocketAddr, Vec<u8>)],
+    calls: &[Call],
+    packets: u32,
+    want: &mut [SessionCounters],
+) {
+    let lns_addr = SocketAddr::from(SocketAddrV4::new(LNS_ACCESS_IP, L2TP_PORT));
+    let by_key: HashMap<SessionKey, usize> =
+        calls.iter().enumerate().map(|(i, c)| (c.key, i)).collect();
+    let mut seen = HashSet::new();
+    for (key, from, inner) in traffic {
+        assert_eq!(*from, lns_addr, "downstream from the LNS's port 1701");
+        let i = *by_key
+            .get(key)
+            .unwrap_or_else(|| panic!("downstream for unknown {key:?}"));
+        let ip = ipv4::Packet::new_checked(&inner[..]).expect("inner IPv4");
+        assert!(ip.verify_checksum(), "inner IPv4 checksum");
+        assert_eq!(ip.protocol(), IpProtocol::Udp);
+        assert_eq!((ip.src_addr(), ip.dst_addr()), (CORE_IP, calls[i].address));
+        assert_eq!(ip.ttl(), 63, "one router hop: the LNS");
+        let u = udp::Packet::new_checked(ip.payload()).expect("inner UDP");
+        assert!(
+            u.verify_checksum(ip.src_addr(), ip.dst_addr()),
+            "UDP checksum"
+        );
+        assert_eq!(
+            (u.src_port(), u.dst_port()),
+            (CORE_PORT, SUB_PORT + i as u16)
+        );
+        let data = u.payload();
+        assert!(data.len() >= 8 && &data[..3] == b"L2D", "stray downstream");
+        let seq = u32::from_be_bytes(data[4..8].try_into().unwrap());
+        assert!(seq < packets, "bad sequence {seq}");
+        assert_eq!(data[3] as usize, i, "{key:?} carries another call's packet");
+        assert_eq!(data, &payload(b'D', i, seq)[..], "payload of {i}/{seq}");
+        assert!(seen.insert((i, seq)), "downstream {i}/{seq} twice");
+        want[i].down_packets += 1;
+        want[i].down_bytes += inner.len() as u64;
+    }
+}
+
 /// The session's counters summed over the table's workers (a fresh table:
 /// every slot's baseline is zero).
 fn counters(reader: &TableReader, slot: u32) -> SessionCounters {
@@ -322,14 +397,13 @@ fn counters(reader: &TableReader, slot: u32) -> SessionCounters {
     sum
 }
 
-#[test]
-fn full_system_lac_through_both_daemons_to_core() {
+/// Both daemons in a fresh topology, or `None` (SKIP printed) where the
+/// host cannot run them; whether the data plane uses AF_XDP.
+fn start(spec: &LnsSpec) -> Option<(Topology, Lns, bool)> {
     if let Some(why) = netns::unavailable() {
         eprintln!("SKIP: {why}");
-        return;
+        return None;
     }
-    let t0 = Instant::now();
-    let mut marks: Vec<(&str, Duration)> = Vec::new();
     let controlplane = PathBuf::from(env!("CARGO_BIN_EXE_controlplane"));
     let dataplane = sibling_binary(&controlplane, "dataplane", "L2TPX_DATAPLANE_BIN")
         .unwrap_or_else(|e| panic!("{e}"));
@@ -338,26 +412,35 @@ fn full_system_lac_through_both_daemons_to_core() {
         dataplane,
     };
     let topo = Topology::new().expect("topology");
-    let spec = LnsSpec::default();
-    let mut lns = match Lns::start(&topo, &bins, &spec) {
+    let lns = match Lns::start(&topo, &bins, spec) {
         Ok(l) => l,
         Err(StartError::BpfUnavailable(log)) => {
             eprintln!("SKIP: BPF unavailable: {log}");
-            return;
+            return None;
         }
         Err(StartError::Failed(e)) => panic!("{e}"),
     };
     let afxdp = lns.dataplane_log().contains("data-plane backend: AF_XDP");
-    marks.push(("daemons started", t0.elapsed()));
-    let lac_mac = interface_mac(&topo.lac, &topo.lac_if).unwrap();
-    let lns_mac = interface_mac(&topo.lns, &topo.lns_access_if).unwrap();
-    let lns_addr = SocketAddr::from(SocketAddrV4::new(LNS_ACCESS_IP, L2TP_PORT));
+    Some((topo, lns, afxdp))
+}
 
-    // --- One tunnel, ten calls, ten IP-up events with pool addresses. ---
+/// The LAC in `topo`'s LAC namespace opens one tunnel to the LNS and places
+/// [`CALLS`] calls, all of which reach IP up with distinct pool addresses;
+/// the LAC's tunnel ID and the calls.
+fn establish(
+    topo: &Topology,
+    lns: &Lns,
+    spec: &LnsSpec,
+    lac_config: LacConfig,
+) -> (Lac, u16, Vec<Call>) {
+    let lns_addr = SocketAddr::from(SocketAddrV4::new(LNS_ACCESS_IP, L2TP_PORT));
     // The engines are not `Send`: only the socket is made in the namespace.
-    let mut lac = Lac::new(in_ns(&topo.lac, || {
-        UdpSocket::bind(SocketAddrV4::new(LAC_IP, L2TP_PORT)).expect("LAC socket")
-    }));
+    let mut lac = Lac::new(
+        in_ns(&topo.lac, || {
+            UdpSocket::bind(SocketAddrV4::new(LAC_IP, L2TP_PORT)).expect("LAC socket")
+        }),
+        lac_config,
+    );
     let tid = lac
         .peer
         .open_tunnel(Instant::now(), lns_addr)
@@ -394,21 +477,12 @@ fn full_system_lac_through_both_daemons_to_core() {
             .filter(|e| matches!(e, PeerEvent::IpUp { .. }))
             .count()
     };
-    let failed = |l: &Lac| {
-        l.events.iter().any(|e| {
-            matches!(
-                e,
-                PeerEvent::AuthFailed(_) | PeerEvent::CallDown { .. } | PeerEvent::PppDown(_)
-            )
-        })
-    };
     assert!(
         lac.until(Duration::from_secs(10), |l| ip_ups(l) == CALLS || failed(l)) && !failed(&lac),
         "{CALLS} IP-up events: {:?}\n{}",
         lac.events,
         lns.logs()
     );
-    marks.push(("10 sessions IP up", t0.elapsed()));
     let lns_tunnel = lac.lns_tunnels[&tid];
     let calls: Vec<Call> = keys
         .iter()
@@ -437,6 +511,59 @@ fn full_system_lac_through_both_daemons_to_core() {
             .all(|a| (POOL_FIRST..=POOL_LAST).contains(a)),
         "addresses from the pool: {calls:?}"
     );
+    (lac, tid, calls)
+}
+
+/// Whether a call failed or went down at the LAC.
+fn failed(l: &Lac) -> bool {
+    l.events.iter().any(|e| {
+        matches!(
+            e,
+            PeerEvent::AuthFailed(_) | PeerEvent::CallDown { .. } | PeerEvent::PppDown(_)
+        )
+    })
+}
+
+/// Waits until the data plane's XDP maps hold the `n` subscribers (synced
+/// from the table within ~10 ms, logged at most once a second); AF_PACKET
+/// has no maps.
+fn wait_xdp_synced(lns: &Lns, afxdp: bool, n: usize) {
+    if afxdp {
+        assert!(
+            l2tpx_tests::peers::wait_until(Duration::from_secs(4), || lns
+                .dataplane_log()
+                .contains(&format!("v4={n}"))),
+            "XDP subscriber maps synced:\n{}",
+            lns.logs()
+        );
+    }
+}
+
+/// CORE's socket, bound to [`CORE_IP`]:[`CORE_PORT`] in its namespace.
+fn core_socket(topo: &Topology) -> UdpSocket {
+    let core = in_ns(&topo.core, || {
+        UdpSocket::bind(SocketAddrV4::new(CORE_IP, CORE_PORT)).expect("CORE socket")
+    });
+    core.set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    let _ = socket2::SockRef::from(&core).set_recv_buffer_size(4 << 20);
+    core
+}
+
+#[test]
+fn full_system_lac_through_both_daemons_to_core() {
+    let t0 = Instant::now();
+    let mut marks: Vec<(&str, Duration)> = Vec::new();
+    let spec = LnsSpec::default();
+    let Some((topo, mut lns, afxdp)) = start(&spec) else {
+        return;
+    };
+    marks.push(("daemons started", t0.elapsed()));
+    let lac_mac = interface_mac(&topo.lac, &topo.lac_if).unwrap();
+    let lns_mac = interface_mac(&topo.lns, &topo.lns_access_if).unwrap();
+    let lns_addr = SocketAddr::from(SocketAddrV4::new(LNS_ACCESS_IP, L2TP_PORT));
+    let (mut lac, tid, calls) = establish(&topo, &lns, &spec, LacConfig::default());
+    marks.push(("10 sessions IP up", t0.elapsed()));
 
     // --- The table holds what the wire said. ---
     let reader = TableReader::open(&lns.table).expect("opening the table");
@@ -465,26 +592,11 @@ fn full_system_lac_through_both_daemons_to_core() {
         assert_eq!(reader.by_slot(slot), Some(s));
         slots.push(slot);
     }
-    // The data plane steers downstream packets once its XDP maps hold the
-    // subscribers (synced from the table within ~10 ms; logged at most once a second).
-    if afxdp {
-        assert!(
-            l2tpx_tests::peers::wait_until(Duration::from_secs(4), || lns
-                .dataplane_log()
-                .contains(&format!("v4={CALLS}"))),
-            "XDP subscriber maps synced:\n{}",
-            lns.logs()
-        );
-    }
+    wait_xdp_synced(&lns, afxdp, CALLS);
     marks.push(("table checked, maps synced", t0.elapsed()));
 
     // --- Upstream: subscriber → CORE, through the data plane. ---
-    let core = in_ns(&topo.core, || {
-        UdpSocket::bind(SocketAddrV4::new(CORE_IP, CORE_PORT)).expect("CORE socket")
-    });
-    core.set_read_timeout(Some(Duration::from_millis(100)))
-        .unwrap();
-    let _ = socket2::SockRef::from(&core).set_recv_buffer_size(4 << 20);
+    let core = core_socket(&topo);
     let core_ep = SocketAddrV4::new(CORE_IP, CORE_PORT);
     let sub_ep = |i: usize| SocketAddrV4::new(calls[i].address, SUB_PORT + i as u16);
     let total = CALLS * PACKETS as usize;
@@ -503,19 +615,7 @@ fn full_system_lac_through_both_daemons_to_core() {
         }
         rx.join().expect("CORE receiver")
     });
-    let mut seen = HashSet::new();
-    for (from, data) in &got_up {
-        assert!(
-            data.len() >= 8 && &data[..3] == b"L2U",
-            "stray at CORE: {data:02x?}"
-        );
-        let i = data[3] as usize;
-        let seq = u32::from_be_bytes(data[4..8].try_into().unwrap());
-        assert!(i < CALLS && seq < PACKETS, "bad tag {i}/{seq}");
-        assert_eq!(*from, SocketAddr::from(sub_ep(i)), "source of {i}/{seq}");
-        assert_eq!(*data, payload(b'U', i, seq), "payload of {i}/{seq}");
-        assert!(seen.insert((i, seq)), "upstream {i}/{seq} twice");
-    }
+    check_upstream(&got_up, &calls, PACKETS);
     assert_eq!(
         got_up.len(),
         total,
@@ -536,37 +636,7 @@ fn full_system_lac_through_both_daemons_to_core() {
     }
     lac.until(Duration::from_secs(2), |l| l.traffic.len() >= total);
     lac.run_for(Duration::from_millis(100));
-    let by_key: HashMap<SessionKey, usize> =
-        calls.iter().enumerate().map(|(i, c)| (c.key, i)).collect();
-    let mut seen = HashSet::new();
-    for (key, from, inner) in &lac.traffic {
-        assert_eq!(*from, lns_addr, "downstream from the LNS's port 1701");
-        let i = *by_key
-            .get(key)
-            .unwrap_or_else(|| panic!("downstream for unknown {key:?}"));
-        let ip = ipv4::Packet::new_checked(&inner[..]).expect("inner IPv4");
-        assert!(ip.verify_checksum(), "inner IPv4 checksum");
-        assert_eq!(ip.protocol(), IpProtocol::Udp);
-        assert_eq!((ip.src_addr(), ip.dst_addr()), (CORE_IP, calls[i].address));
-        assert_eq!(ip.ttl(), 63, "one router hop: the LNS");
-        let u = udp::Packet::new_checked(ip.payload()).expect("inner UDP");
-        assert!(
-            u.verify_checksum(ip.src_addr(), ip.dst_addr()),
-            "UDP checksum"
-        );
-        assert_eq!(
-            (u.src_port(), u.dst_port()),
-            (CORE_PORT, SUB_PORT + i as u16)
-        );
-        let data = u.payload();
-        assert!(data.len() >= 8 && &data[..3] == b"L2D", "stray downstream");
-        let seq = u32::from_be_bytes(data[4..8].try_into().unwrap());
-        assert_eq!(data[3] as usize, i, "{key:?} carries another call's packet");
-        assert_eq!(data, &payload(b'D', i, seq)[..], "payload of {i}/{seq}");
-        assert!(seen.insert((i, seq)), "downstream {i}/{seq} twice");
-        want_counters[i].down_packets += 1;
-        want_counters[i].down_bytes += inner.len() as u64;
-    }
+    check_downstream(&lac.traffic, &calls, PACKETS, &mut want_counters);
     assert_eq!(
         lac.traffic.len(),
         total,
@@ -630,16 +700,7 @@ fn full_system_lac_through_both_daemons_to_core() {
     let drops_after = reader.read_drops_sum();
 
     // --- SIGTERM: both daemons exit 0 (the LAC acknowledges the StopCCN). ---
-    system::sigterm(lns.controlplane());
-    let cp = system::wait_exit(lns.controlplane(), Duration::from_secs(5), || lac.drain());
-    let cp = cp.unwrap_or_else(|| panic!("controlplane exits on SIGTERM\n{}", lns.logs()));
-    assert!(cp.success(), "controlplane: {cp}\n{}", lns.logs());
-    assert!(
-        lns.controlplane_log().contains("clean=true"),
-        "StopCCN acknowledged:\n{}",
-        lns.logs()
-    );
-    assert!(lac.events.contains(&PeerEvent::TunnelDown(tid)));
+    sigterm_controlplane(&mut lac, &mut lns, tid);
     system::sigterm(lns.dataplane());
     let dp = system::wait_exit(lns.dataplane(), Duration::from_secs(5), || {});
     let dp = dp.unwrap_or_else(|| panic!("dataplane exits on SIGTERM\n{}", lns.logs()));
@@ -684,4 +745,234 @@ impl DropsSum for TableReader {
             .map(|c| c.drops().iter().sum::<u64>())
             .sum()
     }
+}
+
+/// Rounds of the restart test's stream: one packet per call and direction.
+const STREAM_ROUNDS: u32 = 400;
+/// Time between rounds (so the stream lasts `STREAM_ROUNDS` × this).
+const STREAM_GAP: Duration = Duration::from_millis(10);
+/// The round after which the controlplane is killed.
+const KILL_AFTER: u32 = 50;
+/// How long it stays dead before it is started again.
+const DEAD_FOR: Duration = Duration::from_millis(300);
+
+/// Issue 5: the data plane runs on its own. With sessions up and a steady
+/// stream both ways, the controlplane is SIGKILLed and started again
+/// mid-stream: not one data packet is lost either way (exact counts, byte
+/// for byte), the table (same file, same mapping) keeps counting, and the
+/// restarted controlplane has reopened it with every session in place.
+/// The sessions then carry on at the control level: the LAC's HELLO is
+/// acknowledged, LCP echoes answered with the same magic, a hang-up ends
+/// and withdraws its session, and SIGTERM closes the tunnel cleanly.
+#[test]
+fn controlplane_sigkill_restart_loses_no_data_packet() {
+    let spec = LnsSpec::default();
+    let Some((topo, mut lns, afxdp)) = start(&spec) else {
+        return;
+    };
+    let (mut lac, tid, calls) = establish(&topo, &lns, &spec, LacConfig::default());
+    wait_xdp_synced(&lns, afxdp, CALLS);
+    let lns_addr = SocketAddr::from(SocketAddrV4::new(LNS_ACCESS_IP, L2TP_PORT));
+    let reader = TableReader::open(&lns.table).expect("opening the table");
+    assert_eq!(reader.writer_epoch(), 1);
+    let slots: Vec<u32> = calls
+        .iter()
+        .map(|c| slot_index(c.lns_tunnel, c.lns_session, u32::from(spec.bank_bits)))
+        .collect();
+    let before: Vec<SessionCounters> = slots.iter().map(|&s| counters(&reader, s)).collect();
+    // The LNS's LCP magic of call 0, from an Echo-Reply before the restart.
+    let magic_before = echo(&mut lac, &calls[0], 1, &lns);
+
+    let core = core_socket(&topo);
+    let core_tx = core.try_clone().unwrap();
+    let lac_tx = lac.sock.try_clone().unwrap();
+    let core_ep = SocketAddrV4::new(CORE_IP, CORE_PORT);
+    let sub_ep = |i: usize| SocketAddrV4::new(calls[i].address, SUB_PORT + i as u16);
+    let upstream = |i: usize, r: u32| ipv4_udp(sub_ep(i), core_ep, r as u16, &payload(b'U', i, r));
+    let total = CALLS * STREAM_ROUNDS as usize;
+    let mut want = before.clone();
+    for r in 0..STREAM_ROUNDS {
+        for (i, w) in want.iter_mut().enumerate() {
+            w.up_packets += 1;
+            w.up_bytes += upstream(i, r).len() as u64;
+        }
+    }
+    lac.traffic.clear();
+    let rounds_sent = std::sync::atomic::AtomicU32::new(0);
+    let (mut killed, mut respawned, mut listening_after) = (None, false, None);
+    let got_up = std::thread::scope(|s| {
+        let rx = s.spawn(|| collect(&core, total, Duration::from_secs(3)));
+        let tx = s.spawn(|| {
+            let t0 = Instant::now();
+            for r in 0..STREAM_ROUNDS {
+                let at = t0 + STREAM_GAP * r;
+                std::thread::sleep(at.saturating_duration_since(Instant::now()));
+                for (i, c) in calls.iter().enumerate() {
+                    let msg = l2tp_data(c.lns_tunnel, c.lns_session, &upstream(i, r));
+                    lac_tx.send_to(&msg, lns_addr).expect("upstream send");
+                    let dst = SocketAddrV4::new(c.address, SUB_PORT + i as u16);
+                    core_tx
+                        .send_to(&payload(b'D', i, r), dst)
+                        .expect("downstream send");
+                }
+                rounds_sent.store(r + 1, std::sync::atomic::Ordering::Relaxed);
+            }
+        });
+        let mut last_look = Instant::now();
+        while !tx.is_finished() {
+            lac.step();
+            let r = rounds_sent.load(std::sync::atomic::Ordering::Relaxed);
+            if killed.is_none() && r >= KILL_AFTER {
+                let st = lns.kill_controlplane().expect("SIGKILL");
+                killed = Some((Instant::now(), r, st));
+            }
+            if let Some((at, _, _)) = killed {
+                if !respawned && at.elapsed() >= DEAD_FOR {
+                    lns.respawn_controlplane(&topo).expect("restarting");
+                    respawned = true;
+                }
+            }
+            if respawned && listening_after.is_none() && last_look.elapsed() > STREAM_GAP {
+                last_look = Instant::now();
+                if lns.controlplane_log().contains("controlplane listening") {
+                    listening_after = Some(r);
+                }
+            }
+        }
+        tx.join().expect("sender");
+        lac.until(Duration::from_secs(3), |l| l.traffic.len() >= total);
+        lac.run_for(Duration::from_millis(100));
+        rx.join().expect("CORE receiver")
+    });
+    let (_, killed_after, status) = killed.expect("killed mid-stream");
+    assert!(!status.success(), "SIGKILLed: {status}");
+    let listening_after = listening_after.unwrap_or_else(|| {
+        panic!(
+            "the controlplane restarted before the stream ended\n{}",
+            lns.logs()
+        )
+    });
+    eprintln!(
+        "restart: killed after round {killed_after}, listening again after round \
+         {listening_after} of {STREAM_ROUNDS} ({} ms per round)",
+        STREAM_GAP.as_millis()
+    );
+
+    // Not one packet lost or duplicated, either way.
+    check_upstream(&got_up, &calls, STREAM_ROUNDS);
+    assert_eq!(
+        got_up.len(),
+        total,
+        "upstream: sent {total}\n{}",
+        lns.logs()
+    );
+    check_downstream(&lac.traffic, &calls, STREAM_ROUNDS, &mut want);
+    assert_eq!(
+        lac.traffic.len(),
+        total,
+        "downstream: sent {total}\n{}",
+        lns.logs()
+    );
+
+    // The table is the same one: a reader mapped before the kill counted
+    // every packet, and the restarted writer reopened it.
+    l2tpx_tests::peers::wait_until(Duration::from_secs(2), || {
+        slots
+            .iter()
+            .zip(&want)
+            .all(|(&s, w)| counters(&reader, s) == *w)
+    });
+    for ((c, &slot), w) in calls.iter().zip(&slots).zip(&want) {
+        assert_eq!(counters(&reader, slot), *w, "counters of {c:?}");
+    }
+    assert_eq!(reader.writer_epoch(), 2, "one more writer attached");
+    assert_eq!(reader.published(), CALLS as u32);
+    let fresh = TableReader::open(&lns.table).expect("reopening the table");
+    for (c, &slot) in calls.iter().zip(&slots) {
+        assert_eq!(fresh.by_ipv4(c.address).map(|s| s.slot), Some(slot));
+    }
+    let log = lns.controlplane_log();
+    assert!(log.contains("session table reopened"), "{}", lns.logs());
+    assert!(
+        log.contains(&format!(
+            "tunnels=1 sessions={CALLS} ended=0 withdrawn=0 lost=0 failed=0"
+        )),
+        "control state resumed:\n{}",
+        lns.logs()
+    );
+
+    // The sessions are alive at the control level. The LAC's HELLO (its
+    // Ns/Nr mid-sequence) resynchronises the tunnel and is acknowledged.
+    lac.peer.lac.send_hello(Instant::now(), tid).unwrap();
+    assert!(
+        lac.until(Duration::from_secs(3), |l| l.peer.lac.unacknowledged(tid)
+            == Some(0)),
+        "HELLO acknowledged after the restart\n{}",
+        lns.logs()
+    );
+    // An LCP Echo-Request gets an Echo-Reply with the same magic as before.
+    assert_eq!(echo(&mut lac, &calls[0], 2, &lns), magic_before);
+    assert!(!failed(&lac), "no call went down: {:?}", lac.events);
+    // A hang-up (CDN from the LAC) ends the session and withdraws it.
+    let gone = calls[0];
+    lac.peer.hang_up(Instant::now(), gone.key, 3).unwrap();
+    assert!(
+        lac.until(Duration::from_secs(3), |_| reader.published()
+            == CALLS as u32 - 1),
+        "hang-up withdrew the session\n{}",
+        lns.logs()
+    );
+    assert_eq!(reader.by_ipv4(gone.address), None);
+    assert!(
+        lac.until(Duration::from_secs(2), |l| l.peer.lac.unacknowledged(tid)
+            == Some(0))
+    );
+    assert!(
+        lns.controlplane_log().contains("subscriber down"),
+        "{}",
+        lns.logs()
+    );
+    // SIGTERM: the StopCCN on the resumed tunnel is acknowledged.
+    sigterm_controlplane(&mut lac, &mut lns, tid);
+}
+
+/// SIGTERMs the controlplane while the LAC keeps answering: it exits 0
+/// once the LAC has acknowledged its StopCCN on tunnel `tid`.
+fn sigterm_controlplane(lac: &mut Lac, lns: &mut Lns, tid: u16) {
+    system::sigterm(lns.controlplane());
+    let cp = system::wait_exit(lns.controlplane(), Duration::from_secs(5), || lac.drain());
+    let cp = cp.unwrap_or_else(|| panic!("controlplane exits on SIGTERM\n{}", lns.logs()));
+    assert!(cp.success(), "controlplane: {cp}\n{}", lns.logs());
+    assert!(
+        lns.controlplane_log().contains("clean=true"),
+        "StopCCN acknowledged:\n{}",
+        lns.logs()
+    );
+    assert!(lac.events.contains(&PeerEvent::TunnelDown(tid)));
+}
+
+/// Sends an LCP Echo-Request (Identifier `id`) on `call` and waits for the
+/// LNS's Echo-Reply; its Magic-Number.
+fn echo(lac: &mut Lac, call: &Call, id: u8, lns: &Lns) -> u32 {
+    let lns_addr = SocketAddr::from(SocketAddrV4::new(LNS_ACCESS_IP, L2TP_PORT));
+    let mut m = vec![0x00, 0x02];
+    m.extend_from_slice(&call.lns_tunnel.to_be_bytes());
+    m.extend_from_slice(&call.lns_session.to_be_bytes());
+    m.extend_from_slice(&[0xff, 0x03, 0xc0, 0x21, 9, id, 0, 12]);
+    m.extend_from_slice(&0x0bad_cafe_u32.to_be_bytes());
+    m.extend_from_slice(b"ping");
+    lac.echo_replies.clear();
+    lac.sock.send_to(&m, lns_addr).unwrap();
+    assert!(
+        lac.until(Duration::from_secs(3), |l| !l.echo_replies.is_empty()),
+        "LCP Echo-Reply\n{}",
+        lns.logs()
+    );
+    let (key, reply) = lac.echo_replies[0].clone();
+    assert_eq!(key, call.key);
+    assert_eq!(reply[..4], [10, id, 0, 12], "Echo-Reply, same identifier");
+    assert_eq!(&reply[8..12], b"ping", "data echoed");
+    let magic = u32::from_be_bytes(reply[4..8].try_into().unwrap());
+    assert_ne!(magic, 0);
+    magic
 }

@@ -256,6 +256,10 @@ pub struct Lns {
     dataplane: Daemon,
     cp_log: PathBuf,
     dp_log: PathBuf,
+    cp_exe: PathBuf,
+    cp_conf: PathBuf,
+    /// Logs of controlplanes killed by [`Lns::kill_controlplane`].
+    old_cp_logs: Vec<PathBuf>,
     // Last: removed after the daemons are killed.
     _table: RemoveOnDrop,
     _dir: TempDir,
@@ -347,6 +351,9 @@ impl Lns {
             dataplane,
             cp_log,
             dp_log,
+            cp_exe: bins.controlplane.clone(),
+            cp_conf,
+            old_cp_logs: Vec::new(),
             _table: table_guard,
             _dir: dir,
         };
@@ -381,13 +388,45 @@ impl Lns {
         read(&self.dp_log)
     }
 
-    /// Both logs, for failure messages.
+    /// Both logs (and those of killed controlplanes), for failure messages.
     pub fn logs(&self) -> String {
+        let old: String = self
+            .old_cp_logs
+            .iter()
+            .enumerate()
+            .map(|(i, p)| format!("--- controlplane log (run {}) ---\n{}", i + 1, read(p)))
+            .collect();
         format!(
-            "--- controlplane log ---\n{}--- dataplane log ---\n{}",
+            "{old}--- controlplane log ---\n{}--- dataplane log ---\n{}",
             self.controlplane_log(),
             self.dataplane_log()
         )
+    }
+
+    /// SIGKILLs the controlplane (no StopCCN, no cleanup of any kind) and
+    /// waits for it to be gone; the dataplane runs on.
+    pub fn kill_controlplane(&mut self) -> io::Result<ExitStatus> {
+        let pgid = format!("-{}", self.controlplane.id());
+        Command::new("kill")
+            .args(["-KILL", "--", &pgid])
+            .stderr(Stdio::null())
+            .status()?;
+        self.controlplane.child().wait()
+    }
+
+    /// Starts the controlplane again with the same configuration (after
+    /// [`Lns::kill_controlplane`]), logging to a new file, without
+    /// waiting: [`Lns::controlplane_log`] says when it listens.
+    pub fn respawn_controlplane(&mut self, topo: &Topology) -> io::Result<()> {
+        let n = self.old_cp_logs.len() + 2;
+        let log = self.cp_log.with_file_name(format!("controlplane-{n}.log"));
+        let d = spawn_logged(&topo.lns, &self.cp_exe, &self.cp_conf, &log)?;
+        // The killed one is reaped: its drop would signal a process group
+        // ID the system may have reused.
+        std::mem::forget(std::mem::replace(&mut self.controlplane, d));
+        self.old_cp_logs
+            .push(std::mem::replace(&mut self.cp_log, log));
+        Ok(())
     }
 
     /// The controlplane process.

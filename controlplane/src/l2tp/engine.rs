@@ -64,7 +64,7 @@ use super::events::{
     CallDirection, DisconnectCause, Event, Initiator, ProxyAvps, SessionInfo, SessionKey,
 };
 use super::ids::{IdAllocator, IdMap, RandomSource};
-use super::reliable::ReliableConfig;
+use super::reliable::{Reliable, ReliableConfig};
 
 /// StopCCN / CDN Result Code: general error, see Error Code.
 const RESULT_GENERAL_ERROR: u16 = 2;
@@ -396,6 +396,108 @@ impl Engine {
         match (self.sched.next(), refusal) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
+        }
+    }
+
+    /// The peer's Receive Window Size on tunnel `tunnel_id`.
+    pub fn peer_rws(&self, tunnel_id: u16) -> Option<u16> {
+        self.tunnels.get(&tunnel_id).map(|t| t.conn.rel.peer_rws())
+    }
+
+    /// Resumes an established tunnel after a control-plane restart
+    /// (docs/decisions.md, "Control-plane restart"). Its `Ns`/`Nr` were not
+    /// kept: the transport resynchronises from the peer's first control
+    /// message and sends nothing before that; the first HELLO (which then
+    /// serves as the probe) is due one hello interval from `now`. No
+    /// TunnelUp event is reported.
+    pub fn resume_tunnel(
+        &mut self,
+        now: Instant,
+        tunnel_id: u16,
+        peer_tunnel_id: u16,
+        peer: SocketAddr,
+        peer_rws: u16,
+        host_name: Vec<u8>,
+    ) -> Result<(), EngineError> {
+        self.stamp(now);
+        if self.active_tunnels >= self.config.limits.max_tunnels
+            || !self.ids.claim_tunnel(tunnel_id)
+        {
+            return Err(EngineError::NoResources);
+        }
+        let secret = self.config.secrets.lookup(peer.ip()).map(<[u8]>::to_vec);
+        let mut conn = Conn::new(
+            now,
+            peer,
+            self.reliable_config(),
+            secret,
+            self.config.hide_avps,
+            self.config.hidden_padding_max,
+        );
+        conn.peer_tid = peer_tunnel_id;
+        let probe_at = now + self.config.hello_interval;
+        conn.rel = Reliable::resume(self.reliable_config(), peer_rws.max(1), probe_at);
+        self.tunnels.insert(
+            tunnel_id,
+            Box::new(Tunnel {
+                conn,
+                state: TunnelState::Established,
+                created: now,
+                active: true,
+                challenge: None,
+                host_name,
+                bearer_caps: None,
+                tie_breaker: None,
+                sessions: IdMap::default(),
+                by_peer_sid: HashMap::new(),
+                last_hello: now,
+            }),
+        );
+        self.by_peer.insert((peer, peer_tunnel_id), tunnel_id);
+        self.active_tunnels += 1;
+        self.touch(tunnel_id);
+        Ok(())
+    }
+
+    /// Resumes an established session of a resumed tunnel. No SessionUp
+    /// event is reported.
+    pub fn resume_session(
+        &mut self,
+        now: Instant,
+        key: SessionKey,
+        peer_session_id: u16,
+    ) -> Result<(), EngineError> {
+        self.stamp(now);
+        let Some(t) = self.tunnels.get_mut(&key.tunnel_id) else {
+            return Err(EngineError::NoSuchTunnel);
+        };
+        if peer_session_id == 0
+            || t.by_peer_sid.contains_key(&peer_session_id)
+            || self.sessions >= self.config.limits.max_sessions
+            || !self.ids.claim_session(key.tunnel_id, key.session_id)
+        {
+            return Err(EngineError::NoResources);
+        }
+        t.sessions.insert(
+            key.session_id,
+            Session {
+                state: SessionState::Established,
+                peer_sid: peer_session_id,
+                info: None,
+            },
+        );
+        t.by_peer_sid.insert(peer_session_id, key.session_id);
+        self.sessions += 1;
+        Ok(())
+    }
+
+    /// Keeps session ID `session_id` of `tunnel_id`'s bank unallocatable
+    /// for the ID quarantine: a table entry withdrawn after a restart, so
+    /// late data messages for it never reach a new subscriber.
+    pub fn quarantine_session_id(&mut self, now: Instant, tunnel_id: u16, session_id: u16) {
+        self.stamp(now);
+        if self.ids.claim_session(tunnel_id, session_id) {
+            self.ids.free_session(now, tunnel_id, session_id);
         }
     }
 

@@ -311,6 +311,28 @@ impl IdAllocator {
         self.tunnels.free(id, until);
     }
 
+    /// Marks tunnel ID `id` in use (a tunnel resumed after a restart);
+    /// false when 0 or already taken.
+    pub fn claim_tunnel(&mut self, id: u16) -> bool {
+        if id == 0 || self.tunnels.contains(id) {
+            return false;
+        }
+        self.tunnels.insert(id);
+        true
+    }
+
+    /// Marks session ID `session_id` of the bank of `tunnel_id` in use (a
+    /// session resumed after a restart); false when 0 or already taken.
+    pub fn claim_session(&mut self, tunnel_id: u16, session_id: u16) -> bool {
+        let b = self.bank_of(tunnel_id);
+        let bank = self.banks[b].get_or_insert_with(IdSet::new);
+        if session_id == 0 || bank.contains(session_id) {
+            return false;
+        }
+        bank.insert(session_id);
+        true
+    }
+
     /// Tunnel IDs in use or quarantined.
     pub fn tunnels_in_use(&self) -> u32 {
         self.tunnels.count

@@ -368,6 +368,30 @@ impl Lac {
         Ok(())
     }
 
+    /// Sends a HELLO now (tests and the bench: probe the LNS's control
+    /// channel without waiting for the hello interval).
+    pub fn send_hello(&mut self, now: Instant, tid: u16) -> Result<(), EngineError> {
+        let t = self
+            .tunnels
+            .get_mut(&tid)
+            .ok_or(EngineError::NoSuchTunnel)?;
+        if t.state != State::Established {
+            return Err(EngineError::NotEstablished);
+        }
+        t.last_hello = now;
+        t.conn.send(&mut *self.rng, 0, MessageType::Hello, &[], &[]);
+        self.touch(tid);
+        Ok(())
+    }
+
+    /// Control messages of tunnel `tid` sent or queued and not yet
+    /// acknowledged by the LNS.
+    pub fn unacknowledged(&self, tid: u16) -> Option<usize> {
+        self.tunnels
+            .get(&tid)
+            .map(|t| t.conn.rel.in_flight() + t.conn.rel.queued())
+    }
+
     /// Clears a tunnel with a StopCCN.
     pub fn close_tunnel(&mut self, now: Instant, tid: u16, result: u16) -> Result<(), EngineError> {
         if !self.tunnels.contains_key(&tid) {

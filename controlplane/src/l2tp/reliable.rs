@@ -214,6 +214,8 @@ pub struct Counters {
     pub stale_nr: u64,
     /// `Nr` values acknowledging messages never sent (ignored).
     pub invalid_nr: u64,
+    /// Resynchronisations of a resumed transport ([`Reliable::resume`]).
+    pub resyncs: u64,
 }
 
 /// An assigned-`Ns` message awaiting acknowledgement.
@@ -257,6 +259,8 @@ pub struct Reliable<M> {
 
     failed: bool,
     counters: Counters,
+    /// Resumed, not yet resynchronised: nothing is sent before this time.
+    resync: Option<Instant>,
 }
 
 impl<M> Reliable<M> {
@@ -281,8 +285,56 @@ impl<M> Reliable<M> {
             ack_deadline: None,
             failed: false,
             counters: Counters::default(),
+            resync: None,
             config,
         }
+    }
+
+    /// A transport for a control connection resumed after a control-plane
+    /// restart, whose `Ns`/`Nr` were not kept: the first control message
+    /// the peer sends (a ZLB too) resynchronises it. Until then, or until
+    /// `probe_at`, nothing is sent; after `probe_at` a queued message goes
+    /// out with a guessed `Ns` (0) as a probe, which the peer must
+    /// acknowledge (§5.8), and that acknowledgement resynchronises.
+    pub fn resume(config: ReliableConfig, peer_rws: u16, probe_at: Instant) -> Self {
+        let mut r = Self::new(config);
+        let _ = r.set_peer_rws(peer_rws);
+        r.resync = Some(probe_at);
+        r
+    }
+
+    /// Whether a resumed transport still waits for the peer's sequence
+    /// numbers.
+    pub fn is_resyncing(&self) -> bool {
+        self.resync.is_some()
+    }
+
+    /// Adopts the peer's view of both sequence spaces from its message.
+    ///
+    /// Safe per RFC 2661 §5.8: the peer's `Nr` is the `Ns` it expects next
+    /// from us, i.e. everything we sent before the restart with a lower
+    /// `Ns` was delivered; whatever we had in flight beyond it died with
+    /// us and is not re-sent, and our next message carries exactly the
+    /// `Ns` the peer waits for. The peer's `Ns` is the next in its
+    /// sequence (for a ZLB, the `Ns` of its next message, Appendix B), so
+    /// expecting it delivers the message in hand and every later one in
+    /// order. A message of the peer's that we had processed before the
+    /// restart but not acknowledged is processed again: the engine treats
+    /// control messages for unknown or closed calls as it always does.
+    fn resynchronise(&mut self, ns: u16, nr: u16) {
+        self.resync = None;
+        self.counters.resyncs += 1;
+        self.rcv_nxt = ns;
+        self.held.clear();
+        // A probe sent blind is renumbered and goes out again.
+        while let Some(f) = self.inflight.pop_back() {
+            self.queue.push_front(f.msg);
+        }
+        self.snd_una = nr;
+        self.next_ns = nr;
+        self.rto = self.config.initial_rto;
+        self.rto_deadline = None;
+        self.retries = 0;
     }
 
     /// The configuration in force (after clamping).
@@ -338,6 +390,9 @@ impl<M> Reliable<M> {
     ) -> Received<M> {
         if self.failed {
             return Received::Failed;
+        }
+        if self.resync.is_some() {
+            self.resynchronise(ns, nr);
         }
         self.process_nr(now, nr);
         let Some(msg) = payload else {
@@ -426,7 +481,7 @@ impl<M> Reliable<M> {
     /// message the window admits, or a ZLB ACK whose delay has run out. Call
     /// until `None` after every `on_receive`, `send` and `handle_timeout`.
     pub fn poll_transmit(&mut self, now: Instant) -> Option<Transmit<'_, M>> {
-        if self.failed {
+        if self.failed || self.resync.is_some_and(|t| now < t) {
             return None;
         }
         let window = usize::from(self.send_window());
@@ -568,6 +623,9 @@ impl<M> Reliable<M> {
         if self.failed {
             return None;
         }
+        if let Some(t) = self.resync.filter(|_| !self.queue.is_empty()) {
+            return Some(t);
+        }
         match (self.rto_deadline, self.ack_deadline) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -687,6 +745,74 @@ mod tests {
             slow_start: false,
             ..ReliableConfig::default()
         }
+    }
+
+    /// A peer mid-conversation (Ns/Nr far from 0) and a resumed transport
+    /// that knows neither: silent until the peer speaks, then in step.
+    #[test]
+    fn resumed_transport_resynchronises_from_the_peer() {
+        let t = t0();
+        let mut peer = R::new(no_slow_start()).with_seq(700, 300);
+        let mut us = R::resume(no_slow_start(), 8, t + Duration::from_secs(60));
+        assert!(us.is_resyncing());
+        us.send(1); // e.g. a CDN queued while resynchronising
+        assert_eq!(drain(&mut us, t), vec![], "nothing before the peer speaks");
+        assert_eq!(us.poll_timeout(), Some(t + Duration::from_secs(60)));
+        // The peer's HELLO (Ns 700, Nr 300) is delivered and resyncs us.
+        peer.send(42);
+        let hello = drain(&mut peer, t);
+        assert_eq!(hello.len(), 1);
+        assert!(matches!(rx(&mut us, t, hello[0]), Received::Delivered(v) if v == vec![42]));
+        assert!(!us.is_resyncing());
+        assert_eq!((us.nr(), us.next_ns()), (701, 300));
+        // Our queued message goes out with the Ns the peer expects, and
+        // acknowledges the HELLO.
+        let out = drain(&mut us, t);
+        assert_eq!(out.len(), 1);
+        assert_eq!((out[0].ns, out[0].nr, out[0].payload), (300, 701, Some(1)));
+        assert!(matches!(rx(&mut peer, t, out[0]), Received::Delivered(v) if v == vec![1]));
+        let later = t + Duration::from_secs(1);
+        let ack = drain(&mut peer, later);
+        assert_eq!(ack, vec![zlb(701, 301)]);
+        assert!(matches!(rx(&mut us, later, ack[0]), Received::AckOnly));
+        assert_eq!(us.in_flight(), 0);
+        assert_eq!(us.counters().resyncs, 1);
+        assert_eq!(
+            peer.counters().duplicates + peer.counters().out_of_window,
+            0
+        );
+    }
+
+    /// A silent peer: after the bound our probe goes out with a guessed
+    /// Ns; the peer acknowledges it (a duplicate to it), which resyncs us,
+    /// and the message is re-sent with the right Ns.
+    #[test]
+    fn resumed_transport_probes_after_the_bound() {
+        let t = t0();
+        let probe_at = t + Duration::from_secs(60);
+        let mut peer = R::new(no_slow_start()).with_seq(9, 400);
+        let mut us = R::resume(no_slow_start(), 4, probe_at);
+        us.send(5);
+        assert_eq!(drain(&mut us, probe_at - Duration::from_millis(1)), vec![]);
+        let probe = drain(&mut us, probe_at);
+        assert_eq!(probe.len(), 1);
+        assert_eq!((probe[0].ns, probe[0].nr), (0, 0));
+        assert!(matches!(
+            rx(&mut peer, probe_at, probe[0]),
+            Received::Duplicate
+        ));
+        let later = probe_at + Duration::from_secs(1);
+        let ack = drain(&mut peer, later);
+        assert_eq!(ack, vec![zlb(9, 400)]);
+        rx(&mut us, later, ack[0]);
+        assert!(!us.is_resyncing());
+        let again = drain(&mut us, later);
+        assert_eq!(again.len(), 1);
+        assert_eq!(
+            (again[0].ns, again[0].nr, again[0].payload),
+            (400, 9, Some(5))
+        );
+        assert!(matches!(rx(&mut peer, later, again[0]), Received::Delivered(v) if v == vec![5]));
     }
 
     // ---- sequence arithmetic -------------------------------------------

@@ -460,6 +460,76 @@ fn shutdown_stops_every_tunnel() {
         Event::TunnelDown { cause, was_up: false, .. } if cause.result == 6)));
 }
 
+/// A control-plane restart: a new engine resumes the tunnel and session
+/// from what was journalled, with no Ns/Nr. It stays silent; the LAC's
+/// HELLO (its Ns/Nr far from 0 by now) resynchronises it and is
+/// acknowledged; our own HELLOs follow in sequence; the LAC's CDN then
+/// clears the session.
+#[test]
+fn resumed_engine_resyncs_from_the_peer_and_carries_on() {
+    let mut p = Pair::default_pair();
+    let (t, lac_key, lns_key) = up_session(&mut p);
+    // Some traffic so that both sequence spaces have moved.
+    for _ in 0..5 {
+        p.lac.send_hello(p.now, t).unwrap();
+        p.drive(Duration::from_secs(1));
+    }
+    let info = p.lns_session_ups()[0].clone();
+    let (peer_tid, peer) = (info.peer_tunnel_id, info.peer);
+    let rws = p.lns.peer_rws(lns_key.tunnel_id).unwrap();
+    // Restart: a fresh engine (new RNG), resumed.
+    p.lns = Engine::new(Config::default(), Box::new(SplitMix64(99)));
+    p.lns_events.clear();
+    let n = p.now;
+    p.lns
+        .resume_tunnel(n, lns_key.tunnel_id, peer_tid, peer, rws, b"lac".to_vec())
+        .unwrap();
+    p.lns
+        .resume_session(n, lns_key, info.peer_session_id)
+        .unwrap();
+    assert_eq!(
+        p.lns.resume_session(n, lns_key, info.peer_session_id),
+        Err(EngineError::NoResources),
+        "an ID cannot be resumed twice"
+    );
+    assert_eq!((p.lns.active_tunnel_count(), p.lns.session_count()), (1, 1));
+    let before = p.trace.len();
+    p.drive(Duration::from_secs(5));
+    assert!(
+        p.trace[before..].iter().all(|w| w.from_lac),
+        "nothing sent before the peer speaks"
+    );
+    p.lac.send_hello(p.now, t).unwrap();
+    p.drive(Duration::from_secs(2));
+    assert_eq!(
+        p.lac.unacknowledged(t),
+        Some(0),
+        "the LAC's HELLO is acknowledged"
+    );
+    assert!(p.lac.is_established(t));
+    // Our own HELLO after the interval, in sequence: the LAC delivers it
+    // (no duplicate or out-of-window drop would be acknowledged silently).
+    let before = p.trace.len();
+    p.drive(Duration::from_secs(65));
+    assert!(p.trace[before..]
+        .iter()
+        .any(|w| !w.from_lac && w.label() == "LNS HELLO"));
+    assert!(p.lns.stats().hellos_sent >= 1);
+    assert!(p.lac.is_established(t) && p.lns.active_tunnel_count() == 1);
+    assert!(p
+        .lac_events
+        .iter()
+        .all(|e| !matches!(e, Event::TunnelDown { .. })));
+    // The LAC hangs up: the resumed session is cleared like any other.
+    p.lac.close_call(p.now, lac_key, 3, None).unwrap();
+    p.drive(Duration::from_secs(2));
+    assert_eq!(p.lns.session_count(), 0);
+    assert!(p.lns_events.iter().any(|e| matches!(e,
+        Event::SessionDown { key, cause, was_up: true, .. }
+            if *key == lns_key && cause.result == 3 && cause.initiator == Initiator::Peer)));
+    assert_eq!(p.lac.unacknowledged(t), Some(0), "the CDN is acknowledged");
+}
+
 #[test]
 fn hello_after_idle_interval() {
     let mut p = Pair::new(

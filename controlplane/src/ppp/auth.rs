@@ -215,6 +215,21 @@ impl Authenticator {
         }
     }
 
+    /// Restores an authentication completed before a control-plane
+    /// restart (`method` `None`: none was required).
+    pub fn resume(&mut self, method: Option<AuthMethod>, username: &[u8]) {
+        self.method = method;
+        self.username = Some(username.to_vec());
+        if let Some(method) = method {
+            self.state = AuthState::Done {
+                method,
+                ident: 0,
+                message: Vec::new(),
+                rechallenge: None,
+            };
+        }
+    }
+
     /// Stops (LCP went down).
     pub fn reset(&mut self) {
         self.state = AuthState::Idle;

@@ -60,6 +60,9 @@ pub struct Ipv4Pool {
     first: u32,
     free: VecDeque<u32>,
     in_use: Vec<bool>,
+    /// Addresses [`Ipv4Pool::claim`]ed but still in `free` (removed in one
+    /// pass by the next allocation or release).
+    claimed: usize,
 }
 
 impl Ipv4Pool {
@@ -75,12 +78,35 @@ impl Ipv4Pool {
             first: a,
             in_use: vec![false; free.len()],
             free,
+            claimed: 0,
         }
     }
 
     /// Addresses not allocated.
     pub fn available(&self) -> usize {
-        self.free.len()
+        self.free.len() - self.claimed
+    }
+
+    /// Marks `address` allocated (a session resumed after a restart holds
+    /// it); false when it is not in the pool or already allocated. O(1):
+    /// the free list is cleaned once, at the next allocation or release.
+    pub fn claim(&mut self, address: Ipv4Addr) -> bool {
+        match self.index(address) {
+            Some(i) if !self.in_use[i] => {
+                self.in_use[i] = true;
+                self.claimed += 1;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn settle_claims(&mut self) {
+        if self.claimed > 0 {
+            let (first, in_use) = (self.first, &self.in_use);
+            self.free.retain(|&a| !in_use[(a - first) as usize]);
+            self.claimed = 0;
+        }
     }
 
     fn index(&self, address: Ipv4Addr) -> Option<usize> {
@@ -91,6 +117,7 @@ impl Ipv4Pool {
 
 impl AddressSource for Ipv4Pool {
     fn allocate(&mut self) -> Option<Ipv4Addr> {
+        self.settle_claims();
         let a = self.free.pop_front()?;
         self.in_use[(a - self.first) as usize] = true;
         Some(Ipv4Addr::from(a))
@@ -98,6 +125,7 @@ impl AddressSource for Ipv4Pool {
 
     fn release(&mut self, address: Ipv4Addr) {
         // Foreign or double releases are ignored.
+        self.settle_claims();
         if let Some(i) = self.index(address) {
             if std::mem::replace(&mut self.in_use[i], false) {
                 self.free.push_back(u32::from(address));
@@ -142,6 +170,13 @@ impl IpcpNegotiator {
     /// Overrides the DNS servers given to this peer (per-user settings).
     pub fn set_dns(&mut self, dns: [Option<Ipv4Addr>; 2]) {
         self.config.dns = dns;
+    }
+
+    /// Restores the address the peer had Ack'd before a control-plane
+    /// restart.
+    pub fn resume_peer(&mut self, address: Ipv4Addr) {
+        self.assigned = Some(address);
+        self.peer_address = Some(address);
     }
 
     /// The peer's address as Ack'd (None when it asked for none).

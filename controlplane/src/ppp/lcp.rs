@@ -211,6 +211,22 @@ impl LcpNegotiator {
         self.magic_collisions
     }
 
+    /// Restores what was agreed before a control-plane restart: our
+    /// Magic-Number and MRU, the authentication method (ignored when this
+    /// policy no longer lists it) and the peer's options.
+    pub fn resume(
+        &mut self,
+        our_magic: u32,
+        our_mru: u16,
+        auth: Option<AuthMethod>,
+        peer: PeerLcp,
+    ) {
+        self.our_magic = our_magic;
+        self.our_mru = (our_mru != DEFAULT_MRU).then_some(our_mru);
+        self.auth = auth.and_then(|m| self.auth_list.iter().position(|&x| x == m));
+        self.peer = peer;
+    }
+
     /// The peer Rejected Authentication-Protocol: we require one, so LCP
     /// cannot come up (the session closes on [`failure`](Self::failure)).
     fn auth_rejected(&mut self) {

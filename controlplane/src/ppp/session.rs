@@ -186,6 +186,24 @@ struct PendingProxyAuth {
 
 const PROTOCOL_REJECT_MAX_INFO: usize = 512;
 
+/// What a session had agreed, to resume it after a control-plane restart
+/// ([`PppSession::resume`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResumedPpp {
+    /// Our LCP Magic-Number.
+    pub our_magic: u32,
+    /// Our MRU.
+    pub our_mru: u16,
+    /// The peer's LCP options (its MRU and Magic-Number).
+    pub peer: PeerLcp,
+    /// The authentication done (`None`: none).
+    pub auth: Option<AuthMethod>,
+    /// The authenticated name.
+    pub username: Vec<u8>,
+    /// The peer's IPv4 address (IPCP Opened with it).
+    pub address: Ipv4Addr,
+}
+
 /// One subscriber's PPP engine.
 #[derive(Debug)]
 pub struct PppSession {
@@ -271,6 +289,30 @@ impl PppSession {
         s
     }
 
+    /// A session resumed after a control-plane restart, as it was: LCP
+    /// and IPCP Opened with what `r` says was agreed, authenticated, in the
+    /// Network phase. Nothing is sent: Echo-Requests from the peer are
+    /// answered with the same Magic-Number, and our own keepalives start
+    /// one echo interval from `now`. IPv6CP, when enabled, starts in
+    /// Initial (its state is not resumed).
+    pub fn resume(config: Arc<PppConfig>, seed: [u8; 16], now: Instant, r: &ResumedPpp) -> Self {
+        let mut s = Self::build(config, seed);
+        s.lcp
+            .negotiator_mut()
+            .resume(r.our_magic, r.our_mru, r.auth, r.peer);
+        s.lcp.force_opened(&[]);
+        while s.lcp.poll_layer_event().is_some() {}
+        s.auth.resume(r.auth, &r.username);
+        s.peer_ipv4 = Some(r.address);
+        s.ipcp.negotiator_mut().resume_peer(r.address);
+        s.ipcp.force_opened(&[]);
+        while s.ipcp.poll_layer_event().is_some() {}
+        s.phase = Phase::Network;
+        s.ipv4_up = true;
+        s.echo_next = s.config.lcp.echo_interval.map(|i| now + i);
+        s
+    }
+
     fn build(config: Arc<PppConfig>, seed: [u8; 16]) -> Self {
         let root = Drbg::new(seed);
         let lcp = Fsm::new(config.fsm, LcpNegotiator::new(&config.lcp, root.fork(1)));
@@ -328,6 +370,16 @@ impl PppSession {
     /// Our LCP Magic-Number.
     pub fn our_magic(&self) -> u32 {
         self.lcp.negotiator().our_magic()
+    }
+
+    /// Our MRU.
+    pub fn our_mru(&self) -> u16 {
+        self.lcp.negotiator().our_mru()
+    }
+
+    /// The authentication method LCP agreed (`None`: none).
+    pub fn auth_method(&self) -> Option<AuthMethod> {
+        self.lcp.negotiator().auth_method()
     }
 
     /// Whether LCP was taken over from the LAC's proxy AVPs.

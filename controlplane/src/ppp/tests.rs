@@ -1270,3 +1270,69 @@ fn ten_thousand_bring_ups() {
     }
     assert_eq!(pool.available(), 65_536);
 }
+
+/// A control-plane restart: the LNS session is rebuilt from what it had
+/// agreed (nothing sent on resumption), answers the client's Echo-Request
+/// with the same Magic-Number, keeps its own keepalives going without the
+/// client noticing, and ends normally on the client's Terminate-Request.
+#[test]
+fn resumed_session_carries_on_where_it_was() {
+    let mut p = Pair::new(
+        lns_config(&[AuthMethod::ChapMd5]),
+        client_config("pooluser", "poolpass"),
+        21,
+    );
+    p.drive_until(secs(5));
+    assert_up(&p);
+    let address = p.ipv4_up().unwrap();
+    let r = super::session::ResumedPpp {
+        our_magic: p.lns.our_magic(),
+        our_mru: 1500,
+        peer: p.lns.peer_lcp(),
+        auth: Some(AuthMethod::ChapMd5),
+        username: p.lns.username().unwrap().to_vec(),
+        address,
+    };
+    let config = Arc::new(lns_config(&[AuthMethod::ChapMd5]));
+    p.lns = PppSession::resume(config, seed(99), p.now, &r);
+    let resumed_at = p.now;
+    assert_eq!(p.lns.poll_transmit(), None, "nothing sent on resumption");
+    assert_eq!(p.lns.poll_event(), None);
+    assert_eq!(
+        (p.lns.phase(), p.lns.lcp_state(), p.lns.ipcp_state()),
+        (Phase::Network, State::Opened, State::Opened)
+    );
+    assert_eq!(p.lns.peer_ipv4(), Some(address));
+    assert_eq!(p.lns.username(), Some(&b"pooluser"[..]));
+    // The client's Echo-Request: the reply carries the persisted magic.
+    let mut req = lcp_frame(Code::EchoRequest, 77, &[]);
+    req.extend_from_slice(&p.lns.peer_lcp().magic.to_be_bytes());
+    req[6..8].copy_from_slice(&8u16.to_be_bytes());
+    p.lns.handle_frame(p.now, &req);
+    let reply = p.lns.poll_transmit().expect("Echo-Reply");
+    assert_eq!(reply[..6], [0xff, 0x03, 0xc0, 0x21, 10, 77]);
+    assert_eq!(reply[8..12], r.our_magic.to_be_bytes());
+    // Two minutes more with the real client: our Echo-Requests carry the
+    // same magic and are answered; no renegotiation, no Down.
+    let trace_from = p.trace.len();
+    p.drive_until(secs(125));
+    assert_eq!(p.down(), None);
+    let ours: Vec<_> = p.trace[trace_from..]
+        .iter()
+        .filter(|t| t.0 && t.1[2..5] == [0xc0, 0x21, 9])
+        .collect();
+    assert!((11..=12).contains(&ours.len()), "{}", ours.len());
+    assert!(ours.iter().all(|t| t.1[8..12] == r.our_magic.to_be_bytes()));
+    assert!(
+        !p.trace[trace_from..]
+            .iter()
+            .any(|t| t.1[2..5] == [0xc0, 0x21, 1]),
+        "no LCP Configure-Request either way"
+    );
+    assert!(p.now > resumed_at);
+    assert_eq!(p.client.lcp_state(), State::Opened);
+    // The client hangs up: the session ends as any other.
+    p.client.close(p.now);
+    p.drive_until(secs(130));
+    assert_eq!(p.down(), Some(DownCause::PeerTerminated));
+}

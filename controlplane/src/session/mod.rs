@@ -71,9 +71,14 @@ use l2tpx_table::{Session, SessionEntry};
 use l2tpx_wire::l2tp::{DataHeader, HeaderRepr, Sequence};
 use tracing::{debug, info, warn};
 
-use crate::l2tp::{DisconnectCause, Event, Initiator, RandomSource, SessionInfo, SessionKey};
+use crate::l2tp::{
+    CallDirection, DisconnectCause, Event, Initiator, RandomSource, SessionInfo, SessionKey,
+};
+use crate::persist::journal::{Record, SessionRecord};
 use crate::ppp::auth::{AuthRequest, Credentials as PppCredentials};
 use crate::ppp::ipcp::Ipv4Pool;
+use crate::ppp::lcp::{AuthMethod, PeerLcp};
+use crate::ppp::session::ResumedPpp;
 use crate::ppp::session::{DownCause, PppConfig, PppEvent, PppSession, ProxyAuth, ProxyLcp};
 use crate::radius::{
     AccessRequest, AccountingScheduler, AcctSession, AcctSessionIdGen, Authorization, CoaChanges,
@@ -238,6 +243,8 @@ pub struct ManagerStats {
     pub dae_disconnects: u64,
     /// CoA-Requests carried out.
     pub dae_coas: u64,
+    /// Sessions resumed after a control-plane restart.
+    pub resumed: u64,
 }
 
 #[derive(Debug)]
@@ -268,6 +275,8 @@ struct Sess {
     end_override: Option<SessionEndCause>,
     timer: Option<Instant>,
     ns: u16,
+    /// A SessionUp record was journalled (a SessionDown is owed).
+    journalled: bool,
 }
 
 /// The sessions indexed for RFC 5176 lookups.
@@ -367,6 +376,10 @@ pub struct SessionManager<T: TableSink, N: NeighbourSource> {
     events: VecDeque<ManagerEvent>,
     next_cookie: u64,
     stats: ManagerStats,
+    /// Records for the control-state journal (`persist::journal`).
+    journal: VecDeque<Record>,
+    /// A point of the monotonic clock and the Unix time then (seconds).
+    wall: Option<(Instant, u64)>,
 }
 
 impl<T: TableSink, N: NeighbourSource> std::fmt::Debug for SessionManager<T, N> {
@@ -407,6 +420,8 @@ impl<T: TableSink, N: NeighbourSource> SessionManager<T, N> {
             events: VecDeque::new(),
             next_cookie: 1,
             stats: ManagerStats::default(),
+            journal: VecDeque::new(),
+            wall: None,
         }
     }
 
@@ -665,6 +680,7 @@ impl<T: TableSink, N: NeighbourSource> SessionManager<T, N> {
                 end_override: None,
                 timer: None,
                 ns: 0,
+                journalled: false,
             },
         );
         self.stats.sessions_created += 1;
@@ -1082,6 +1098,7 @@ impl<T: TableSink, N: NeighbourSource> SessionManager<T, N> {
         s.published = true;
         if s.acct.is_some() {
             // IPCP renegotiated: republished, accounting goes on.
+            self.journal_up(key);
             return;
         }
         let user = s.user.clone().unwrap_or_default();
@@ -1154,7 +1171,226 @@ impl<T: TableSink, N: NeighbourSource> SessionManager<T, N> {
             address,
             acct_session_id: acct_id,
         });
+        self.journal_up(key);
         self.rearm(key);
+    }
+
+    /// Queues the session's journal record (its state as of now).
+    fn journal_up(&mut self, key: SessionKey) {
+        let Some(s) = self.sessions.get_mut(&key) else {
+            return;
+        };
+        let (Some(acct), Some(up)) = (&s.acct, s.up_at) else {
+            return;
+        };
+        let acct_start_unix = match self.wall {
+            Some((at, unix)) if at >= up => unix.saturating_sub((at - up).as_secs()),
+            Some((at, unix)) => unix + (up - at).as_secs(),
+            None => 0,
+        };
+        let peer = s.ppp.peer_lcp();
+        let rec = SessionRecord {
+            tunnel_id: key.tunnel_id,
+            session_id: key.session_id,
+            peer_session_id: s.info.peer_session_id,
+            slot: s.slot,
+            cookie: self.next_cookie - 1,
+            call_serial: s.info.call_serial,
+            sequencing: s.info.sequencing_required,
+            user: s.user.clone().unwrap_or_default(),
+            address: s.ppp.peer_ipv4(),
+            pool: s.pool.clone(),
+            our_magic: s.ppp.our_magic(),
+            our_mru: s.ppp.our_mru(),
+            peer_magic: peer.magic,
+            peer_mru: peer.mru,
+            auth: match s.ppp.auth_method() {
+                None => 0,
+                Some(AuthMethod::Pap) => 1,
+                Some(AuthMethod::ChapMd5) => 2,
+            },
+            acct_session_id: acct.session_id.clone(),
+            acct_start_unix,
+            class: s.authz.class.clone(),
+            session_timeout: s.authz.session_timeout,
+            idle_timeout: s.authz.idle_timeout,
+            interim: s.authz.acct_interim_interval,
+            calling: s.info.calling_number.clone(),
+            called: s.info.called_number.clone(),
+        };
+        s.journalled = true;
+        self.journal.push_back(Record::SessionUp(Box::new(rec)));
+    }
+
+    /// The next record for the control-state journal.
+    pub fn poll_journal(&mut self) -> Option<Record> {
+        self.journal.pop_front()
+    }
+
+    /// Tells the manager the Unix time (seconds) at `now`, for the
+    /// journal's accounting start times (the driver calls it once per
+    /// loop iteration; sans-IO code reads no clock).
+    pub fn set_wall_clock(&mut self, now: Instant, unix_secs: u64) {
+        self.wall = Some((now, unix_secs));
+    }
+
+    /// Records tunnel `tunnel_id`'s LAC Host Name for a tunnel resumed
+    /// after a restart (no TunnelUp event comes for it).
+    pub fn resume_tunnel(&mut self, tunnel_id: u16, host_name: Vec<u8>) {
+        self.tunnel_names.insert(tunnel_id, host_name);
+    }
+
+    /// Resumes a session after a control-plane restart from its journal
+    /// record: PPP as it was (nothing sent), its pool address marked used,
+    /// accounting going on under the same Acct-Session-Id with the session
+    /// time counted from the journalled start (no new Accounting-Start),
+    /// Session-/Idle-Timeout and interims as authorised. `published`: its
+    /// table entry is in place (else it is ended at once by the caller).
+    /// `unix_now` is the Unix time at `now`. The L2TP engine must have
+    /// resumed the session.
+    pub fn resume_session(
+        &mut self,
+        now: Instant,
+        unix_now: u64,
+        r: &SessionRecord,
+        peer: SocketAddr,
+        peer_tunnel_id: u16,
+        published: bool,
+    ) -> Result<SessionKey, String> {
+        let key = SessionKey {
+            tunnel_id: r.tunnel_id,
+            session_id: r.session_id,
+        };
+        if self.sessions.contains_key(&key) {
+            return Err(format!("{key:?} resumed twice"));
+        }
+        let address = r.address.ok_or("no address")?;
+        if let Some(name) = &r.pool {
+            let pool = self
+                .pools
+                .get_mut(name)
+                .ok_or_else(|| format!("pool {name:?} is no longer configured"))?;
+            if !pool.claim(address) {
+                return Err(format!("{address} is not free in pool {name:?}"));
+            }
+        }
+        let auth = match r.auth {
+            1 => Some(AuthMethod::Pap),
+            2 => Some(AuthMethod::ChapMd5),
+            _ => None,
+        };
+        let mut seed = [0u8; 16];
+        self.rng.fill_bytes(&mut seed);
+        let ppp = PppSession::resume(
+            self.cfg.ppp.clone(),
+            seed,
+            now,
+            &ResumedPpp {
+                our_magic: r.our_magic,
+                our_mru: r.our_mru,
+                peer: PeerLcp {
+                    mru: r.peer_mru,
+                    magic: r.peer_magic,
+                    ..PeerLcp::default()
+                },
+                auth,
+                username: r.user.as_bytes().to_vec(),
+                address,
+            },
+        );
+        let info = SessionInfo {
+            key,
+            peer_tunnel_id,
+            peer_session_id: r.peer_session_id,
+            peer,
+            direction: CallDirection::Incoming,
+            call_serial: r.call_serial,
+            sequencing_required: r.sequencing,
+            proxy: Default::default(),
+            calling_number: r.calling.clone(),
+            called_number: r.called.clone(),
+            sub_address: None,
+            tx_connect_speed: None,
+            rx_connect_speed: None,
+            physical_channel_id: None,
+            framing_type: None,
+            bearer_type: None,
+            private_group_id: None,
+        };
+        let authz = Authorization {
+            framed_ip_address: Some(address),
+            framed_pool: r.pool.clone(),
+            session_timeout: r.session_timeout,
+            idle_timeout: r.idle_timeout,
+            acct_interim_interval: r.interim,
+            class: r.class.clone(),
+            ..Authorization::default()
+        };
+        let lossy = |v: &Option<Vec<u8>>| v.as_ref().map(|b| String::from_utf8_lossy(b).into());
+        let acct = AcctSession {
+            session_id: r.acct_session_id.clone(),
+            user_name: r.user.clone(),
+            nas_port: r.slot,
+            framed_ip_address: Some(address),
+            calling_station_id: lossy(&r.calling),
+            called_station_id: lossy(&r.called),
+            class: r.class.clone(),
+        };
+        let age = Duration::from_secs(unix_now.saturating_sub(r.acct_start_unix));
+        let up = now.checked_sub(age).unwrap_or(now);
+        let idle = r.idle_timeout.filter(|&t| t > 0).map(|t| {
+            let timeout = Duration::from_secs(t.into());
+            Idle {
+                timeout,
+                last_packets: self.table.counters(r.slot).up_packets,
+                last_activity: now,
+                next_check: now + self.cfg.idle_check.min(timeout),
+            }
+        });
+        self.sessions.insert(
+            key,
+            Sess {
+                info: Box::new(info),
+                slot: r.slot,
+                ppp,
+                user: Some(r.user.clone()),
+                radius_auth: None,
+                pool: r.pool.clone(),
+                authz,
+                acct: Some(acct),
+                up_at: Some(up),
+                published,
+                session_deadline: r
+                    .session_timeout
+                    .filter(|&t| t > 0)
+                    .map(|t| up + Duration::from_secs(t.into())),
+                idle,
+                end_override: None,
+                timer: None,
+                ns: 0,
+                journalled: true,
+            },
+        );
+        self.next_cookie = self.next_cookie.max(r.cookie + 1);
+        self.index.insert(
+            key,
+            IndexRec {
+                acct_id: r.acct_session_id.clone(),
+                user: r.user.clone(),
+                ip: Some(address),
+            },
+        );
+        let interim = r
+            .interim
+            .filter(|&t| t > 0)
+            .map(|t| Duration::from_secs(t.into()))
+            .or(self.cfg.acct_interim);
+        if let (Some(i), true) = (interim, self.radius.is_some()) {
+            self.interims.add(now, key, i, &mut *self.rng);
+        }
+        self.stats.resumed += 1;
+        self.rearm(key);
+        Ok(key)
     }
 
     fn counters(&self, slot: u32) -> SessionCounters {
@@ -1212,6 +1448,12 @@ impl<T: TableSink, N: NeighbourSource> SessionManager<T, N> {
         }
         self.interims.remove(key);
         self.index.remove(key);
+        if s.journalled {
+            self.journal.push_back(Record::SessionDown {
+                tunnel_id: key.tunnel_id,
+                session_id: key.session_id,
+            });
+        }
         if let (Some(acct), Some(up)) = (&s.acct, s.up_at) {
             let stop = acct.stop(counters, secs(now - up), cause, None);
             if let Some(r) = self.radius.as_mut() {

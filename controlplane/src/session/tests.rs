@@ -712,3 +712,150 @@ fn dae_lookup_matches_every_present_field() {
     idx.remove(k(1));
     assert_eq!(idx.lookup(&q(Some("A-1"), None, None)), vec![]);
 }
+
+/// A control-plane restart, sans-IO: the journal records the manager and
+/// the engine produce are replayed into a fresh engine and manager over the
+/// same table. Of three sessions, two are in the table and resume (the
+/// LAC notices nothing for two minutes of keepalives, its HELLO is
+/// acknowledged, a hang-up ends one normally); one lost its table entry
+/// and is ended cleanly (CDN once the tunnel resynchronised, its address
+/// back in the pool); an entry nobody journalled is withdrawn.
+#[test]
+fn sessions_resume_after_a_control_plane_restart() {
+    use crate::persist::journal::{self, Journal, Record, Replayed, TunnelRecord};
+    let cfg = manager_config(ppp_config(&[AuthMethod::ChapMd5]));
+    let mut w = World::new(cfg.clone());
+    let unix0 = 1_700_000_000;
+    let start = w.now;
+    w.mgr.set_wall_clock(start, unix0);
+    let tid = w.tunnel();
+    for _ in 0..3 {
+        w.peer
+            .place_call(w.now, tid, CallParams::default(), None)
+            .unwrap();
+    }
+    w.drive(Duration::from_secs(10));
+    assert_eq!(w.ip_ups().len(), 3);
+    let lns_keys: Vec<SessionKey> = w
+        .mgr_events
+        .iter()
+        .filter_map(|e| match e {
+            ManagerEvent::IpUp { key, .. } => Some(*key),
+            _ => None,
+        })
+        .collect();
+    let lns_tid = lns_keys[0].tunnel_id;
+    // The journal, as the driver writes it.
+    let dir = l2tpx_tests::peers::TempDir::new("resume").unwrap();
+    let path = dir.path().join("state");
+    let mut j = Journal::create(&path, &Replayed::default()).unwrap();
+    j.append(&Record::TunnelUp(TunnelRecord {
+        tunnel_id: lns_tid,
+        peer_tunnel_id: tid,
+        peer: lac_addr(),
+        peer_rws: w.lns.peer_rws(lns_tid).unwrap(),
+        host_name: b"lac".to_vec(),
+    }));
+    while let Some(r) = w.mgr.poll_journal() {
+        j.append(&r);
+    }
+    j.flush().unwrap();
+    let (state, rep) = journal::load(&path).unwrap();
+    assert_eq!(
+        (state.tunnels.len(), state.sessions.len(), rep.records),
+        (1, 3, 4)
+    );
+    let elapsed = (w.now - start).as_secs();
+    assert!(state
+        .sessions
+        .iter()
+        .all(|s| (unix0..=unix0 + elapsed).contains(&s.acct_start_unix)));
+    // The restart. The table keeps two of the sessions, and an entry no
+    // journal knows of.
+    w.drive(Duration::from_secs(30));
+    let mut table = w.mgr.table().clone();
+    let lost = state.sessions[2].clone();
+    table.entries.remove(&lost.slot);
+    let mut stray = table.entries[&state.sessions[0].slot];
+    stray.session.our_session_id = 999;
+    stray.session.slot = l2tpx_table::slot_index(lns_tid, 999, u32::from(cfg.bank_bits));
+    stray.session.subscriber_v4 = Some(Ipv4Addr::new(198, 18, 100, 1));
+    table.entries.insert(stray.session.slot, stray);
+    let plan = crate::persist::reconcile(&state, table.entries.values().copied());
+    w.lns = Engine::new(
+        Config {
+            bank_bits: cfg.bank_bits,
+            ..Config::default()
+        },
+        Box::new(SplitMix64(21)),
+    );
+    w.mgr = SessionManager::new(cfg, table, neighbours(), Box::new(SplitMix64(22)));
+    w.mgr_events.clear();
+    let unix_now = unix0 + (w.now - start).as_secs();
+    let r = crate::persist::resume(plan, w.now, unix_now, &mut w.lns, &mut w.mgr);
+    assert_eq!(
+        (
+            r.tunnels,
+            r.sessions,
+            r.ended,
+            r.withdrawn,
+            r.lost,
+            r.failed
+        ),
+        (1, 2, 1, 1, 0, 0)
+    );
+    assert_eq!(r.state.sessions, state.sessions[..2].to_vec());
+    assert!(!w.mgr.table().entries.contains_key(&stray.session.slot));
+    assert_eq!(w.mgr.table().entries.len(), 2);
+    let pool_size = (u32::from(POOL_LAST) - u32::from(POOL_FIRST) + 1) as usize;
+    // The lost session is ended at once (its address back in the pool).
+    assert_eq!(w.mgr.pool_available(DEFAULT_POOL), Some(pool_size - 2));
+    // Two minutes: keepalives both ways, the lost session's CDN goes out
+    // once the tunnel has resynchronised (the probe after the hello
+    // interval), nothing else goes down.
+    w.drive(Duration::from_secs(120));
+    let lost_lac_key = SessionKey {
+        tunnel_id: tid,
+        session_id: lost.peer_session_id,
+    };
+    assert_eq!(
+        w.call_downs(),
+        vec![(lost_lac_key, 3)],
+        "{:?}",
+        w.peer_events
+    );
+    assert_eq!(w.mgr_downs(), vec![SessionEndCause::NasReboot]);
+    assert_eq!(w.mgr.session_count(), 2);
+    assert_eq!(w.mgr.pool_available(DEFAULT_POOL), Some(pool_size - 2));
+    let kept: Vec<SessionKey> = w
+        .ip_ups()
+        .iter()
+        .map(|u| u.0)
+        .filter(|k| *k != lost_lac_key)
+        .collect();
+    assert_eq!(kept.len(), 2);
+    assert!(!w
+        .peer_events
+        .iter()
+        .any(|e| matches!(e, PeerEvent::PppDown(k) if kept.contains(k))));
+    w.peer.lac.send_hello(w.now, tid).unwrap();
+    w.drive(Duration::from_secs(2));
+    assert_eq!(w.peer.lac.unacknowledged(tid), Some(0));
+    // A hang-up ends a resumed session normally and journals it.
+    while w.mgr.poll_journal().is_some() {}
+    w.peer.hang_up(w.now, kept[0], 3).unwrap();
+    w.drive(Duration::from_secs(2));
+    assert_eq!(
+        w.mgr_downs(),
+        vec![
+            SessionEndCause::NasReboot,
+            SessionEndCause::PeerCallDisconnect
+        ]
+    );
+    assert_eq!(w.mgr.table().entries.len(), 1);
+    assert!(matches!(
+        w.mgr.poll_journal(),
+        Some(Record::SessionDown { .. })
+    ));
+    assert_eq!(w.mgr.stats().resumed, 3);
+}
