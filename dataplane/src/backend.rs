@@ -850,6 +850,17 @@ impl Dataplane {
             rate = slow.rate,
             "slow path: ICMP errors"
         );
+        let bare_access = match cfg
+            .static_bare_access_mac()
+            .map_err(|e| StartError::Config(e.to_string()))?
+        {
+            Some(dst) => Some((
+                dst,
+                neigh::interface_mac(&cfg.access_if)
+                    .map_err(io_err(format!("access interface {}", cfg.access_if)))?,
+            )),
+            None => None,
+        };
         let mut pipeline = PipelineConfig::new(core_mac, [0; 6]);
         pipeline.verify_udp_checksum = cfg.verify_udp_checksum;
         let ncpu = core_affinity::get_core_ids().map_or(1, |v| v.len().max(1));
@@ -862,6 +873,7 @@ impl Dataplane {
             stats: Arc::new(WorkerStats::default()),
             stop: dp.stop.clone(),
             mode: cfg.mode,
+            bare_access,
             cpu: Some(if cfg.cpus.is_empty() {
                 q as usize % ncpu
             } else {

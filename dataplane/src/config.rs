@@ -52,7 +52,9 @@ pub enum WorkerMode {
     #[default]
     Pipeline,
     /// A bare forwarder for benchmarks: frames received on one interface
-    /// are sent unchanged on the other (no parsing, no lookup).
+    /// are sent on the other with only their MAC addresses rewritten (no
+    /// parsing, no lookup): upstream to the core gateway, downstream to
+    /// `bare_access_mac` (unchanged when that is unset).
     Bare,
 }
 
@@ -99,6 +101,10 @@ pub struct Config {
     /// What the workers do (the pipeline, or a bare forwarder for benches).
     #[serde(default)]
     pub mode: WorkerMode,
+    /// `mode = "bare"` only: the access next hop's MAC, downstream frames'
+    /// destination (their source becomes the access interface's MAC).
+    #[serde(default)]
+    pub bare_access_mac: Option<String>,
     /// CPUs to pin worker `q` to (`cpus[q % len]`); empty: worker `q` on
     /// CPU `q % available CPUs`.
     #[serde(default)]
@@ -211,6 +217,7 @@ impl Config {
             backend: BackendChoice::Auto,
             xdp_mode: XdpBindMode::Auto,
             mode: WorkerMode::Pipeline,
+            bare_access_mac: None,
             cpus: Vec::new(),
             verify_udp_checksum: false,
             stats_interval_s: defaults::stats_interval_s(),
@@ -258,6 +265,16 @@ impl Config {
         }
     }
 
+    /// `bare_access_mac` parsed.
+    pub fn static_bare_access_mac(&self) -> Result<Option<[u8; 6]>, ConfigError> {
+        match &self.bare_access_mac {
+            None => Ok(None),
+            Some(s) => crate::neigh::parse_mac(s).map(Some).ok_or_else(|| {
+                ConfigError::Invalid(format!("bare_access_mac {s:?} is not a MAC address"))
+            }),
+        }
+    }
+
     /// Checks every value; the message names the key.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let bad = |m: String| Err(ConfigError::Invalid(m));
@@ -298,6 +315,7 @@ impl Config {
             return bad(format!("core_gateway {} is not a host", self.core_gateway));
         }
         self.static_gateway_mac()?;
+        self.static_bare_access_mac()?;
         let ncpu = core_affinity::get_core_ids().map_or(0, |v| v.len());
         if let Some(c) = self.cpus.iter().find(|&&c| ncpu > 0 && c >= ncpu) {
             return bad(format!("cpus: CPU {c} does not exist ({ncpu} available)"));
@@ -358,6 +376,7 @@ mod tests {
             ("umem_frames = 100", "umem_frames"),
             ("headroom = 4000", "headroom"),
             ("core_gateway_mac = \"zz\"", "core_gateway_mac"),
+            ("bare_access_mac = \"zz\"", "bare_access_mac"),
             ("bogus = 1", "bogus"),
         ] {
             let e = Config::parse(&format!("{MINIMAL}\n{extra}")).unwrap_err();

@@ -230,6 +230,9 @@ pub struct WorkerCtx {
     pub stop: Arc<AtomicBool>,
     /// Pipeline or bare forwarding.
     pub mode: WorkerMode,
+    /// Bare mode: downstream frames' (destination, source) MACs; `None`:
+    /// they keep theirs.
+    pub bare_access: Option<([u8; 6], [u8; 6])>,
     /// CPU to pin to.
     pub cpu: Option<usize>,
     /// Idle rounds before sleeping in poll() (0: never).
@@ -309,12 +312,21 @@ impl BatchEngine {
     #[inline]
     pub fn process<'v>(&'v mut self, frames: &mut [Frame<'_>]) -> &'v [Verdict] {
         if self.ctx.mode == WorkerMode::Bare {
+            self.refresh_gateway();
             let n = frames.len().min(BATCH_MAX);
-            for (v, f) in self.out.verdicts.iter_mut().zip(frames.iter()) {
-                *v = match f.from {
-                    Side::Access => Verdict::TxCore,
-                    Side::Core => Verdict::TxAccess,
+            let up = (self.cfg.core_gateway_mac, self.cfg.core_mac);
+            for (v, f) in self.out.verdicts.iter_mut().zip(frames.iter_mut()) {
+                let (verdict, macs) = match f.from {
+                    Side::Access => (Verdict::TxCore, Some(up)),
+                    Side::Core => (Verdict::TxAccess, self.ctx.bare_access),
                 };
+                *v = verdict;
+                if let (Some((dst, src)), Some(eth)) =
+                    (macs, f.buf.get_mut(f.offset..f.offset + 12))
+                {
+                    eth[..6].copy_from_slice(&dst);
+                    eth[6..].copy_from_slice(&src);
+                }
             }
             self.out.len = n;
             self.counters.batches += 1;
