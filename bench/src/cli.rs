@@ -12,12 +12,14 @@ use l2tpx_tests::netns::in_netns;
 use l2tpx_tests::peers::Capture;
 
 use crate::emulator::{grow_buffers, EmuConfig, Emulator};
+use crate::progress::Progress;
 use crate::report::{
-    cpu_pct, cpu_ticks, plot_setup, table, CpuReport, DirectionReport, Percentiles, Report,
-    RunConfig, SetupReport, TeardownReport, TrafficReport,
+    cpu_pct, cpu_ticks, table, write_plot, CpuReport, DirectionReport, LoadPoint, LoadReport,
+    Percentiles, Report, Rfc2544Report, RunConfig, SetupReport, TeardownReport, TrafficReport,
 };
+use crate::rfc2544::SearchParams;
 use crate::topo::{Topology, CORE_ADDR, LNS_ACCESS};
-use crate::traffic::{run_core, RxStats, Size, TrafficParams, TxStats, UP_PORT};
+use crate::traffic::{run_core, RxStats, Size, TrafficParams, TxStats, DOWN_PORT, UP_PORT};
 use crate::{alloc, clock};
 
 /// What to benchmark.
@@ -27,7 +29,9 @@ pub enum Target {
     L2tpns,
     /// l2tpx (control plane + data plane).
     L2tpx,
-    /// A bare forwarder on the same topology.
+    /// The upper limit: l2tpx's control plane sets the sessions up, and
+    /// its data plane runs as a bare AF_XDP forwarder (`mode = "bare"`:
+    /// the same XDP steering, sockets and loop; MAC rewrite only).
     Baseline,
 }
 
@@ -94,10 +98,40 @@ pub struct Options {
     /// Frame size: 64, 512, 1500, ... or imix.
     #[arg(long, default_value = "64")]
     pub size: Size,
+    /// RFC 2544 §26.1 throughput: binary search for the highest rate (per
+    /// direction) with at most --loss-threshold loss, then a trial at 50%
+    /// of it for latency. Replaces the fixed-rate run.
+    #[arg(long)]
+    pub rfc2544: bool,
+    /// Load sweep: trials at k/N of the ceiling, k = 1..N (0: none).
+    /// Replaces the fixed-rate run.
+    #[arg(long, default_value_t = 0)]
+    pub sweep: usize,
+    /// Seconds each load trial sends (RFC 2544 §24 asks for 60).
+    #[arg(long, default_value_t = 2.0)]
+    pub trial_secs: f64,
+    /// Seconds between trials, while the control channels stay serviced.
+    #[arg(long, default_value_t = 0.5)]
+    pub trial_gap: f64,
+    /// Search resolution: stop when the bounds are this fraction of the
+    /// ceiling apart.
+    #[arg(long, default_value_t = 0.02)]
+    pub resolution: f64,
+    /// Loss a passing trial may have, percent (0: RFC 2544 zero loss).
+    #[arg(long, default_value_t = 0.0)]
+    pub loss_threshold: f64,
+    /// Search trials at most.
+    #[arg(long, default_value_t = 12)]
+    pub max_trials: usize,
+    /// Ceiling of the search and sweep, packets/s per direction (0: what
+    /// the generator reaches in an unpaced trial).
+    #[arg(long, default_value_t = 0)]
+    pub rate_max: u64,
     /// Write the JSON report here ("-": stdout).
     #[arg(long)]
     pub json: Option<PathBuf>,
-    /// Write an SVG plot of the setup rate here.
+    /// Write an SVG plot here: setup rate over time, and with load trials
+    /// throughput and latency against offered load.
     #[arg(long)]
     pub svg: Option<PathBuf>,
     /// Capture the LNS access veth (UDP 1701) into this pcap.
@@ -139,8 +173,9 @@ pub fn main() -> ExitCode {
                 None => {}
             }
             if let Some(p) = &opts.svg {
-                if let Err(e) = plot_setup(&r, p) {
-                    eprintln!("l2tpx-bench: plot: {e}");
+                match write_plot(&r, p) {
+                    Ok(()) => eprintln!("l2tpx-bench: plot written to {}", p.display()),
+                    Err(e) => eprintln!("l2tpx-bench: plot: {e}"),
                 }
             }
             if crate::interrupted() {
@@ -181,7 +216,7 @@ pub fn run(opts: &Options) -> Result<Report, String> {
             }
             "l2tpns"
         }
-        Target::L2tpx => {
+        Target::L2tpx | Target::Baseline => {
             if let Some(why) = l2tpx_tests::netns::unavailable() {
                 return Err(format!("l2tpx target unavailable: {why}"));
             }
@@ -193,12 +228,16 @@ pub fn run(opts: &Options) -> Result<Report, String> {
                     crate::l2tpx::POOL_SIZE
                 ));
             }
-            "l2tpx"
-        }
-        Target::Baseline => {
-            return Err("--target baseline: not yet wired (a bare forwarder)".into());
+            if opts.target == Target::Baseline {
+                "baseline"
+            } else {
+                "l2tpx"
+            }
         }
     };
+    if opts.rfc2544 || opts.sweep > 0 {
+        check_load_options(opts)?;
+    }
     let tunnels = opts.tunnels.max(1);
     let per_tunnel = opts.sessions.div_ceil(tunnels).max(1);
     let started_unix = clock::unix_secs();
@@ -210,6 +249,13 @@ pub fn run(opts: &Options) -> Result<Report, String> {
         Auth::Pap => "pap",
     };
     let emu_defaults = EmuConfig::default();
+    let bare_access_mac = if opts.target == Target::Baseline {
+        topo.baseline_routes()
+            .map_err(|e| format!("baseline routes: {e}"))?;
+        Some(topo.lac_mac().map_err(|e| format!("LAC MAC: {e}"))?)
+    } else {
+        None
+    };
     let lns = match opts.target {
         Target::L2tpns => Lns::L2tpns(
             topo.start_l2tpns(authtypes, opts.target_debug)
@@ -229,6 +275,7 @@ pub fn run(opts: &Options) -> Result<Report, String> {
                 } else {
                     "info"
                 },
+                bare_access_mac,
             },
         )?),
     };
@@ -248,6 +295,7 @@ pub fn run(opts: &Options) -> Result<Report, String> {
         max_outstanding: opts.max_outstanding.max(1),
         proxy_auth: opts.proxy_auth,
         setup_deadline: Duration::from_secs_f64(opts.setup_deadline),
+        no_udp_checksum: opts.target == Target::Baseline,
         ..emu_defaults
     };
     let mem0 = alloc::live_bytes();
@@ -288,43 +336,42 @@ pub fn run(opts: &Options) -> Result<Report, String> {
             }
         }
     }
+    let load_wanted = opts.rfc2544 || opts.sweep > 0;
+    let mut load = None;
     let traffic = if !opts.no_traffic && !up.is_empty() && !crate::interrupted() {
-        let params = TrafficParams {
-            pps_up: (!opts.no_up).then_some(opts.pps_up),
-            pps_down: (!opts.no_down).then_some(opts.pps_down),
-            duration: Duration::from_secs_f64(opts.duration),
-            max_packets: opts.max_packets,
-            size: opts.size,
-            core_addr: CORE_ADDR,
-            drain: Duration::from_millis(300),
+        let baseline = opts.target == Target::Baseline;
+        let core_sock = udp_in(&topo.core, UP_PORT)?;
+        if baseline {
+            crate::emulator::no_udp_checksum(&core_sock)
+                .map_err(|e| format!("core socket: {e}"))?;
+        }
+        // The bare forwarder's frames keep their headers: upstream L2TP
+        // lands on the core's 1701, downstream plain IPv4 on the LAC's 9001.
+        let core_l2tp = baseline.then(|| udp_in(&topo.core, 1701)).transpose()?;
+        if baseline {
+            emu.set_plain_downstream(udp_in(&topo.lac, DOWN_PORT)?);
+        }
+        let mut trials = Trials {
+            emu: &mut emu,
+            lns: &lns,
+            core_sock,
+            core_l2tp,
+            up: up.clone(),
+            opts,
         };
-        let core_sock = in_netns(topo.core.name(), || {
-            UdpSocket::bind(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, UP_PORT))
-        })
-        .map_err(|e| format!("core namespace: {e}"))?
-        .map_err(|e| format!("core socket: {e}"))?;
-        core_sock
-            .set_nonblocking(true)
-            .map_err(|e| format!("core socket: {e}"))?;
-        grow_buffers(&core_sock);
-        let sessions = emu.session_count();
-        let stop = AtomicBool::new(false);
-        let (b0, t0, w0) = (cpu_ticks(None), lns.ticks(), clock::now());
-        let ((up_tx, down_rx), (down_tx, up_rx)) = std::thread::scope(|s| {
-            let core = s.spawn(|| run_core(&core_sock, &up, &params, sessions, &stop));
-            let lac = emu.traffic(&params, UP_PORT);
-            stop.store(true, Ordering::Release);
-            (lac, core.join().expect("core thread"))
-        });
-        let secs = w0.elapsed_secs();
-        cpu.bench_traffic_pct = cpu_pct(b0, cpu_ticks(None), secs);
-        cpu.target_traffic_pct = cpu_pct(t0, lns.ticks(), secs);
-        Some(TrafficReport {
-            sessions: up.len(),
-            duration_s: params.duration.as_secs_f64(),
-            upstream: direction(&up_tx, &up_rx),
-            downstream: direction(&down_tx, &down_rx),
-        })
+        if load_wanted {
+            load = Some(load_phase(&mut trials, opts));
+            None
+        } else {
+            let (t, bench, target) = trials.run(
+                (!opts.no_up).then_some(opts.pps_up),
+                (!opts.no_down).then_some(opts.pps_down),
+                Duration::from_secs_f64(opts.duration),
+            );
+            cpu.bench_traffic_pct = bench;
+            cpu.target_traffic_pct = target;
+            Some(t)
+        }
     } else {
         None
     };
@@ -389,7 +436,271 @@ pub fn run(opts: &Options) -> Result<Report, String> {
         traffic,
         teardown,
         cpu,
+        load,
     })
+}
+
+fn check_load_options(o: &Options) -> Result<(), String> {
+    if o.no_traffic || (o.no_up && o.no_down) {
+        return Err("--rfc2544/--sweep need traffic in at least one direction".into());
+    }
+    if !(o.trial_secs > 0.0 && o.trial_secs <= 3600.0) {
+        return Err(format!("--trial-secs {}: not in (0, 3600]", o.trial_secs));
+    }
+    if !(o.resolution > 0.0 && o.resolution < 1.0) {
+        return Err(format!("--resolution {}: not in (0, 1)", o.resolution));
+    }
+    if !(0.0..100.0).contains(&o.loss_threshold) {
+        return Err(format!(
+            "--loss-threshold {}: not in [0, 100)",
+            o.loss_threshold
+        ));
+    }
+    if o.max_trials == 0 || o.sweep > 1000 {
+        return Err("--max-trials must be >= 1 and --sweep <= 1000".into());
+    }
+    if !(0.0..=600.0).contains(&o.trial_gap) {
+        return Err(format!("--trial-gap {}: not in [0, 600]", o.trial_gap));
+    }
+    Ok(())
+}
+
+/// A non-blocking UDP socket on 0.0.0.0:`port` inside `ns`, with large
+/// buffers.
+fn udp_in(ns: &l2tpx_tests::netns::NetNs, port: u16) -> Result<UdpSocket, String> {
+    let sock = in_netns(ns.name(), || {
+        UdpSocket::bind(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port))
+    })
+    .map_err(|e| format!("{} namespace: {e}", ns.name()))?
+    .map_err(|e| format!("UDP {port} in {}: {e}", ns.name()))?;
+    sock.set_nonblocking(true)
+        .map_err(|e| format!("UDP {port}: {e}"))?;
+    grow_buffers(&sock);
+    Ok(sock)
+}
+
+/// What a traffic trial needs once the sessions are up.
+struct Trials<'a> {
+    emu: &'a mut Emulator,
+    lns: &'a Lns,
+    core_sock: UdpSocket,
+    core_l2tp: Option<UdpSocket>,
+    up: Vec<(u32, Ipv4Addr)>,
+    opts: &'a Options,
+}
+
+impl Trials<'_> {
+    /// One traffic run at these rates (`None`: direction off; 0: max),
+    /// bounded by `duration` and `--max-packets`: the report and the CPU
+    /// percentages (bench, target).
+    fn run(
+        &mut self,
+        pps_up: Option<u64>,
+        pps_down: Option<u64>,
+        duration: Duration,
+    ) -> (TrafficReport, Option<f64>, Option<f64>) {
+        let params = TrafficParams {
+            pps_up,
+            pps_down,
+            duration,
+            max_packets: self.opts.max_packets,
+            size: self.opts.size,
+            core_addr: CORE_ADDR,
+            drain: Duration::from_millis(300),
+            since_ns: clock::nanos(),
+        };
+        let sessions = self.emu.session_count();
+        let stop = AtomicBool::new(false);
+        let (b0, t0, w0) = (cpu_ticks(None), self.lns.ticks(), clock::now());
+        let (core_sock, core_l2tp, up) = (&self.core_sock, self.core_l2tp.as_ref(), &self.up);
+        let emu = &mut *self.emu;
+        let ((up_tx, down_rx), (down_tx, up_rx)) = std::thread::scope(|s| {
+            let core = s.spawn(|| run_core(core_sock, core_l2tp, up, &params, sessions, &stop));
+            let lac = emu.traffic(&params, UP_PORT);
+            stop.store(true, Ordering::Release);
+            (lac, core.join().expect("core thread"))
+        });
+        let secs = w0.elapsed_secs();
+        let report = TrafficReport {
+            sessions: self.up.len(),
+            duration_s: params.duration.as_secs_f64(),
+            upstream: direction(&up_tx, &up_rx),
+            downstream: direction(&down_tx, &down_rx),
+        };
+        (
+            report,
+            cpu_pct(b0, cpu_ticks(None), secs),
+            cpu_pct(t0, self.lns.ticks(), secs),
+        )
+    }
+
+    /// A load trial at `rate` packets/s in each enabled direction (0:
+    /// unpaced), judged against `--loss-threshold`.
+    fn point(&mut self, rate: f64) -> LoadPoint {
+        let o = self.opts;
+        let pps = if rate > 0.0 {
+            (rate.round() as u64).max(1)
+        } else {
+            0
+        };
+        let (traffic, bench, target) = self.run(
+            (!o.no_up).then_some(pps),
+            (!o.no_down).then_some(pps),
+            Duration::from_secs_f64(o.trial_secs),
+        );
+        let loss = loss_ratio(&traffic, !o.no_up, !o.no_down);
+        LoadPoint {
+            offered_pps: rate,
+            loss_ratio: (!loss.is_nan()).then_some(loss),
+            pass: loss <= o.loss_threshold / 100.0,
+            traffic,
+            bench_cpu_pct: bench,
+            target_cpu_pct: target,
+        }
+    }
+
+    /// The pause between trials, servicing the control channels.
+    fn gap(&mut self) {
+        self.emu.idle(Duration::from_secs_f64(self.opts.trial_gap));
+    }
+}
+
+/// The worst enabled direction's lost / sent; NaN when one sent nothing.
+pub fn loss_ratio(t: &TrafficReport, up: bool, down: bool) -> f64 {
+    let mut worst = 0.0f64;
+    for (on, d) in [(up, &t.upstream), (down, &t.downstream)] {
+        if !on {
+            continue;
+        }
+        let r = if d.sent == 0 {
+            f64::NAN
+        } else {
+            d.lost as f64 / d.sent as f64
+        };
+        if r.is_nan() || r > worst {
+            worst = r;
+        }
+        if worst.is_nan() {
+            break;
+        }
+    }
+    worst
+}
+
+fn point_msg(p: &LoadPoint) -> String {
+    format!(
+        "offered {} pps: up {:.4}/{:.4} Mpps, down {:.4}/{:.4} Mpps sent/received, loss {} -> {}",
+        if p.offered_pps > 0.0 {
+            format!("{:.0}", p.offered_pps)
+        } else {
+            "max".into()
+        },
+        p.traffic.upstream.sent_mpps,
+        p.traffic.upstream.mpps,
+        p.traffic.downstream.sent_mpps,
+        p.traffic.downstream.mpps,
+        p.loss_ratio
+            .map_or("n/a".into(), |l| format!("{:.4}%", l * 100.0)),
+        if p.pass { "pass" } else { "fail" }
+    )
+}
+
+/// The ceiling (an unpaced trial unless `--rate-max`), the RFC 2544
+/// search with a trial at half its result, and the sweep.
+fn load_phase(tr: &mut Trials<'_>, o: &Options) -> LoadReport {
+    let params = SearchParams {
+        max_rate: 0.0,
+        min_rate: 1.0,
+        resolution: o.resolution,
+        loss_threshold: o.loss_threshold / 100.0,
+        max_trials: o.max_trials,
+    };
+    let total = usize::from(o.rate_max == 0)
+        + if o.rfc2544 {
+            params.trial_bound() + 1
+        } else {
+            0
+        }
+        + o.sweep;
+    let mut prog = Progress::new("load", total);
+    let ceiling = (o.rate_max == 0).then(|| {
+        let p = tr.point(0.0);
+        prog.step(&format!("ceiling: {}", point_msg(&p)));
+        p
+    });
+    let ceiling_pps = match &ceiling {
+        None => o.rate_max as f64,
+        Some(p) => {
+            let t = &p.traffic;
+            let rates = [(!o.no_up, &t.upstream), (!o.no_down, &t.downstream)];
+            rates
+                .iter()
+                .filter(|(on, _)| *on)
+                .map(|(_, d)| d.sent_mpps * 1e6)
+                .fold(f64::INFINITY, f64::min)
+                .floor()
+        }
+    };
+    let ceiling_pps = if ceiling_pps.is_finite() {
+        ceiling_pps
+    } else {
+        0.0
+    };
+    let rfc2544 = o.rfc2544.then(|| {
+        let params = SearchParams {
+            max_rate: ceiling_pps,
+            ..params
+        };
+        let mut trials = Vec::new();
+        let outcome = crate::rfc2544::search(&params, |rate| {
+            if crate::interrupted() {
+                return None;
+            }
+            tr.gap();
+            let p = tr.point(rate);
+            prog.step(&format!("rfc2544: {}", point_msg(&p)));
+            let loss = p.loss_ratio.unwrap_or(f64::NAN);
+            trials.push(p);
+            Some(loss)
+        });
+        let half_load = (outcome.throughput_pps > 0.0 && !crate::interrupted()).then(|| {
+            tr.gap();
+            let p = tr.point(outcome.throughput_pps / 2.0);
+            prog.step(&format!("50% load: {}", point_msg(&p)));
+            p
+        });
+        Rfc2544Report {
+            resolution: o.resolution,
+            loss_threshold_pct: o.loss_threshold,
+            max_trials: o.max_trials,
+            throughput_pps: outcome.throughput_pps,
+            lower_pps: outcome.lower_pps,
+            upper_pps: outcome.upper_pps,
+            stop: outcome.stop,
+            steps: outcome.steps,
+            trials,
+            half_load,
+        }
+    });
+    let mut sweep = Vec::new();
+    for k in 1..=o.sweep {
+        if crate::interrupted() || ceiling_pps <= 0.0 {
+            break;
+        }
+        tr.gap();
+        let p = tr.point(ceiling_pps * k as f64 / o.sweep as f64);
+        prog.step(&format!("sweep: {}", point_msg(&p)));
+        sweep.push(p);
+    }
+    prog.finish();
+    LoadReport {
+        trial_s: o.trial_secs,
+        trial_max_packets: o.max_packets,
+        ceiling_pps,
+        ceiling,
+        rfc2544,
+        sweep,
+    }
 }
 
 /// The LNS under test.

@@ -66,6 +66,9 @@ pub struct EmuConfig {
     pub ack_delay: Duration,
     /// Receive window we advertise.
     pub receive_window: u16,
+    /// Send UDP checksum 0 (`SO_NO_CHECK`; the baseline target, see
+    /// [`no_udp_checksum`]).
+    pub no_udp_checksum: bool,
 }
 
 impl Default for EmuConfig {
@@ -86,6 +89,7 @@ impl Default for EmuConfig {
             rto: Duration::from_millis(250),
             ack_delay: Duration::from_millis(2),
             receive_window: 64,
+            no_udp_checksum: false,
         }
     }
 }
@@ -172,6 +176,8 @@ pub struct Emulator {
     seed: u64,
     /// Downstream receiver, during traffic.
     down_rx: Option<RxStats>,
+    /// Plain (not encapsulated) downstream packets, from the bare forwarder.
+    plain_down: Option<UdpSocket>,
     tearing_down: bool,
 }
 
@@ -199,6 +205,9 @@ impl Emulator {
                 sock.connect(cfg.lns)?;
                 sock.set_nonblocking(true)?;
                 let _ = set_buffers(&sock, 4 << 20);
+                if cfg.no_udp_checksum {
+                    no_udp_checksum(&sock)?;
+                }
                 Ok(sock)
             })
             .collect()
@@ -271,6 +280,7 @@ impl Emulator {
             dropped_after_up: 0,
             seed,
             down_rx: None,
+            plain_down: None,
             tearing_down: false,
         };
         for t in 0..e.tuns.len() {
@@ -287,6 +297,12 @@ impl Emulator {
             .filter(|(_, s)| s.state == St::Up)
             .map(|(i, s)| (i as u32, s.addr))
             .collect()
+    }
+
+    /// Also receives downstream traffic as plain IPv4/UDP on `sock` (bound
+    /// to [`DOWN_PORT`] in the LAC namespace; the baseline target).
+    pub fn set_plain_downstream(&mut self, sock: UdpSocket) {
+        self.plain_down = Some(sock);
     }
 
     /// Total sessions.
@@ -486,15 +502,42 @@ impl Emulator {
         for t in 0..self.tuns.len() {
             self.read_tunnel(t, now);
         }
+        self.read_plain();
         self.run_timers(now);
+    }
+
+    fn read_plain(&mut self) {
+        let Some(sock) = &self.plain_down else {
+            return;
+        };
+        let fd = sock.as_raw_fd();
+        loop {
+            let n = match self.rx.recv(fd) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            let (t, tn) = (clock::now(), clock::nanos());
+            if let Some(rx) = self.down_rx.as_mut() {
+                for k in 0..n {
+                    // UDP payload + 8 + 20 + 18, as on the core side.
+                    let p = self.rx.packet(k);
+                    rx.record(p, p.len() + 46, t, tn);
+                }
+            }
+            if n < BATCH {
+                break;
+            }
+        }
     }
 
     fn poll_sockets(&self, d: Duration) {
         let mut fds: Vec<libc::pollfd> = self
             .tuns
             .iter()
-            .map(|t| libc::pollfd {
-                fd: t.sock.as_raw_fd(),
+            .map(|t| t.sock.as_raw_fd())
+            .chain(self.plain_down.as_ref().map(AsRawFd::as_raw_fd))
+            .map(|fd| libc::pollfd {
+                fd,
                 events: libc::POLLIN,
                 revents: 0,
             })
@@ -730,7 +773,9 @@ impl Emulator {
     /// Returns (upstream sender, downstream receiver).
     pub fn traffic(&mut self, params: &TrafficParams, core_port: u16) -> (TxStats, RxStats) {
         let up: Vec<(u32, Ipv4Addr)> = self.up_sessions();
-        self.down_rx = Some(RxStats::new(self.sess.len()));
+        let mut down_rx = RxStats::new(self.sess.len());
+        down_rx.since_ns = params.since_ns;
+        self.down_rx = Some(down_rx);
         let start = clock::now();
         let end = start + params.duration;
         let limit = if params.pps_up.is_some() && !up.is_empty() {
@@ -812,6 +857,7 @@ impl Emulator {
                 for t in 0..self.tuns.len() {
                     self.read_tunnel(t, now);
                 }
+                self.read_plain();
                 self.run_timers(now);
             } else {
                 self.step(now, wait.min(Duration::from_millis(2)));
@@ -822,6 +868,18 @@ impl Emulator {
         }
         let rx = self.down_rx.take().unwrap_or_else(|| RxStats::new(0));
         (tx, rx)
+    }
+
+    /// Services the control channels (acks, hellos, PPP timers) for `d`.
+    pub fn idle(&mut self, d: Duration) {
+        let end = clock::now() + d;
+        loop {
+            let now = clock::now();
+            if now >= end || crate::interrupted() {
+                return;
+            }
+            self.step(now, (end - now).min(Duration::from_millis(50)));
+        }
     }
 
     /// Clears every call (CDN, result 3: administrative) then every tunnel
@@ -898,6 +956,28 @@ fn set_buffers(sock: &UdpSocket, bytes: i32) -> io::Result<()> {
         if rc != 0 {
             return Err(io::Error::last_os_error());
         }
+    }
+    Ok(())
+}
+
+/// Makes `sock` send UDP checksum 0 (legal over IPv4, RFC 768). For the
+/// bare forwarder: a veth's checksum offload (a partial checksum the peer
+/// trusts) does not survive the trip through XDP and AF_XDP, so the
+/// receiving kernel would drop every datagram as corrupt.
+pub fn no_udp_checksum(sock: &UdpSocket) -> io::Result<()> {
+    let one: libc::c_int = 1;
+    // SAFETY: a valid fd and a c_int option value.
+    let rc = unsafe {
+        libc::setsockopt(
+            sock.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_NO_CHECK,
+            (&one as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
     }
     Ok(())
 }

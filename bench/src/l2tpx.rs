@@ -70,6 +70,9 @@ pub struct L2tpxConfig {
     pub auth: &'static str,
     /// `log.level` ("info" logs every session).
     pub log_level: &'static str,
+    /// Run the data plane as the bare forwarder (`mode = "bare"`), sending
+    /// downstream frames to this MAC (the baseline target).
+    pub bare_access_mac: Option<String>,
 }
 
 /// The running control plane and data plane; killed (and their folder
@@ -129,7 +132,11 @@ impl L2tpx {
                 topo.access.b,
                 topo.core_link.a,
                 table.display()
-            ),
+            ) + &cfg
+                .bare_access_mac
+                .as_ref()
+                .map(|m| format!("mode = \"bare\"\nbare_access_mac = \"{m}\"\n"))
+                .unwrap_or_default(),
         )
         .map_err(io)?;
         topo.lns

@@ -10,9 +10,13 @@
 //!   the core-side sender/receiver.
 //! - [`mmsg`]: `sendmmsg` / `recvmmsg` batches.
 //! - [`topo`]: the namespaces and veths, and the l2tpns target.
-//! - [`l2tpx`]: the l2tpx target (controlplane + dataplane binaries).
+//! - [`l2tpx`]: the l2tpx and baseline targets (controlplane + dataplane
+//!   binaries; the baseline runs the data plane as a bare forwarder).
 //! - [`report`]: the JSON report (schema in docs/bench.md), the table and
 //!   the SVG plot.
+//! - [`rfc2544`]: the RFC 2544 §26.1 throughput search (a pure function of
+//!   a trial closure).
+//! - [`svg`]: hand-written SVG charts; [`progress`]: progress on stderr.
 //! - [`clock`]: the only place that reads the clock.
 
 pub mod alloc;
@@ -21,7 +25,10 @@ pub mod clock;
 pub mod emulator;
 pub mod l2tpx;
 pub mod mmsg;
+pub mod progress;
 pub mod report;
+pub mod rfc2544;
+pub mod svg;
 pub mod topo;
 pub mod traffic;
 

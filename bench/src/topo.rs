@@ -74,6 +74,54 @@ impl Topology {
         })
     }
 
+    /// What the baseline target needs so that the bare forwarder's frames
+    /// (which keep their IP headers) reach the receivers: the core host
+    /// also owns the LNS's access address (upstream L2TP lands on its UDP
+    /// 1701 socket), the LAC owns the whole pool (`local` route; downstream
+    /// lands on its UDP 9001 socket), each has a route back to the other's
+    /// link, and reverse-path filtering is off.
+    pub fn baseline_routes(&self) -> io::Result<()> {
+        self.core
+            .ip(&["addr", "add", &format!("{LNS_ACCESS}/32"), "dev", "lo"])?;
+        self.core.ip(&[
+            "route",
+            "add",
+            "198.18.0.0/24",
+            "via",
+            &LNS_CORE.to_string(),
+        ])?;
+        self.lac.ip(&["route", "add", "local", POOL, "dev", "lo"])?;
+        self.lac.ip(&[
+            "route",
+            "add",
+            "198.19.0.0/24",
+            "via",
+            &LNS_ACCESS.to_string(),
+        ])?;
+        for ns in [&self.lac, &self.core] {
+            for k in ["all", "default", "lo"] {
+                ns.exec(
+                    "sysctl",
+                    &["-q", "-w", &format!("net.ipv4.conf.{k}.rp_filter=0")],
+                )?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The MAC address of the LAC's end of the access veth.
+    pub fn lac_mac(&self) -> io::Result<String> {
+        let out = self
+            .lac
+            .ip(&["-br", "link", "show", "dev", &self.access.a])?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        text.split_whitespace()
+            .nth(2)
+            .filter(|m| m.len() == 17 && m.matches(':').count() == 5)
+            .map(str::to_owned)
+            .ok_or_else(|| io::Error::other(format!("no MAC in {text:?}")))
+    }
+
     /// Starts l2tpns (and FreeRADIUS) in the LNS namespace. `authtypes`:
     /// "chap", "pap" or "chap,pap".
     pub fn start_l2tpns(&self, authtypes: &str, debug: u8) -> io::Result<L2tpns> {

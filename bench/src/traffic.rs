@@ -104,6 +104,9 @@ pub struct TrafficParams {
     pub core_addr: Ipv4Addr,
     /// How long receivers wait for stragglers after the senders stop.
     pub drain: Duration,
+    /// Payloads stamped before this ([`clock::nanos`]) belong to an
+    /// earlier trial: receivers count them as stale, not received.
+    pub since_ns: u64,
 }
 
 /// Writes the 16-byte payload.
@@ -150,6 +153,17 @@ pub fn write_ipv4_udp(
     b[24..26].copy_from_slice(&((ip_len - 20) as u16).to_be_bytes());
     write_payload(&mut b[28..], stream, seq, ts);
     ip_len
+}
+
+/// The IPv4 packet inside an L2TP data message carrying PPP (protocol
+/// 0x0021), or `None` for anything else.
+pub fn l2tp_inner_ipv4(msg: &[u8]) -> Option<&[u8]> {
+    let h = l2tpx_wire::l2tp::DataHeader::parse(msg).ok()?;
+    let frame = msg.get(h.payload_offset..h.payload_end)?;
+    match l2tpx_wire::ppp::protocol_and_offset(frame) {
+        Ok((0x0021, off)) => frame.get(off..),
+        _ => None,
+    }
 }
 
 /// Parses an IPv4/UDP packet to `port`: its payload.
@@ -236,6 +250,10 @@ pub struct RxStats {
     pub reordered: u64,
     /// Packets with an unknown stream.
     pub unknown: u64,
+    /// Packets stamped before `since_ns` (an earlier trial's stragglers).
+    pub stale: u64,
+    /// See [`TrafficParams::since_ns`].
+    pub since_ns: u64,
     /// One-way latency in nanoseconds.
     pub latency_ns: Histogram<u64>,
     /// Per stream: the highest sequence number seen + 1.
@@ -254,6 +272,8 @@ impl RxStats {
             bytes: 0,
             reordered: 0,
             unknown: 0,
+            stale: 0,
+            since_ns: 0,
             latency_ns: Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("valid bounds"),
             next: vec![0; streams],
             first: None,
@@ -268,6 +288,10 @@ impl RxStats {
             self.unknown += 1;
             return;
         };
+        if ts < self.since_ns {
+            self.stale += 1;
+            return;
+        }
         let Some(next) = self.next.get_mut(stream as usize) else {
             self.unknown += 1;
             return;
@@ -286,11 +310,13 @@ impl RxStats {
 }
 
 /// The core-side host: sends downstream to every subscriber (stream ID,
-/// address) and receives
-/// upstream. Runs until its sender is done and `stop` is set (or the
-/// deadline passes), then drains for `params.drain`.
+/// address) and receives upstream on `sock`, and on `l2tp` (L2TP data
+/// messages still encapsulated, from the bare forwarder) when given. Runs
+/// until its sender is done and `stop` is set (or the deadline passes),
+/// then drains for `params.drain`.
 pub fn run_core(
     sock: &UdpSocket,
+    l2tp: Option<&UdpSocket>,
     subscribers: &[(u32, Ipv4Addr)],
     params: &TrafficParams,
     streams: usize,
@@ -299,6 +325,7 @@ pub fn run_core(
     let fd = sock.as_raw_fd();
     let mut tx = TxStats::default();
     let mut rx = RxStats::new(streams);
+    rx.since_ns = params.since_ns;
     let start = clock::now();
     let end = start + params.duration;
     let limit = if params.pps_down.is_some() && !subscribers.is_empty() {
@@ -326,6 +353,23 @@ pub fn run_core(
                 // The socket gives the UDP payload; its frame size is
                 // payload + 8 + 20 + 18.
                 rx.record(p, p.len() + 46, t, tn);
+            }
+        }
+        if let Some(l) = l2tp {
+            while let Ok(n) = inb.recv(l.as_raw_fd()) {
+                if n == 0 {
+                    break;
+                }
+                let (t, tn) = (clock::now(), clock::nanos());
+                for i in 0..n {
+                    match l2tp_inner_ipv4(inb.packet(i)) {
+                        Some(ip) => match udp_payload(ip, UP_PORT) {
+                            Some(p) => rx.record(p, ip.len() + 18, t, tn),
+                            None => rx.unknown += 1,
+                        },
+                        None => rx.unknown += 1,
+                    }
+                }
             }
         }
         let sending = now < end && !pacer.done() && !crate::interrupted();

@@ -41,6 +41,7 @@ pub fn check_proof(r: &Report, pcap: &Path, tshark: bool) {
     assert!(r.teardown.clean, "StopCCNs not all acked");
     let json = serde_json::to_value(r).unwrap();
     assert_eq!(json["schema"], "l2tpx-bench/1");
+    assert!(json["load"].is_null());
 
     if !tshark {
         eprintln!("SKIP (tshark part): tshark not installed");
