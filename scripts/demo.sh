@@ -32,7 +32,8 @@ TMPDIR="$work" ./target/release/l2tpx-bench --target l2tpx \
 cat <<MSG
 
 Results: $out/l2tpx-demo.json (schema in docs/bench.md)
-Setup-rate plot: $out/l2tpx-demo.svg
+Plot (SVG; setup rate over time): $out/l2tpx-demo.svg
+(--rfc2544 / --sweep add throughput and latency against offered load.)
 
 l2tpx demo: 1,000 L2TP sessions over 8 tunnels came up against the l2tpx
 control plane with PPP (LCP, CHAP, IPCP), and UDP crossed the XDP data plane

@@ -395,8 +395,9 @@ fn point_line(kind: &str, p: &LoadPoint) -> String {
     let loss = p
         .loss_ratio
         .map_or("-".into(), |l| format!("{:.3}", l * 100.0));
+    let cpu = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.0}"));
     format!(
-        "{kind:<8}{offered:>10}{:>5}{loss:>8}  {:>7.4}/{:<7.4} {:>7.4}/{:<7.4}  {:>22}  {:>22}\n",
+        "{kind:<8}{offered:>10}{:>5}{loss:>8}  {:>7.4}/{:<7.4} {:>7.4}/{:<7.4}  {:>22}  {:>22}  {}/{}\n",
         if p.pass { "ok" } else { "LOSS" },
         t.upstream.sent_mpps,
         t.upstream.mpps,
@@ -404,6 +405,8 @@ fn point_line(kind: &str, p: &LoadPoint) -> String {
         t.downstream.mpps,
         fmt_p(&t.upstream.latency_us),
         fmt_p(&t.downstream.latency_us),
+        cpu(p.bench_cpu_pct),
+        cpu(p.target_cpu_pct),
     )
 }
 
@@ -412,7 +415,7 @@ fn load_table(l: &LoadReport) -> String {
         "load      trials of {:.2} s (<= {} packets/direction), ceiling {:.0} pps/direction\n",
         l.trial_s, l.trial_max_packets, l.ceiling_pps
     );
-    s += "trial    offered  res   loss%  up Mpps sent/recv  down sent/recv   up lat p50/p90/p99/p99.9/max  down lat\n";
+    s += "trial    offered  res   loss%  up Mpps sent/recv  down sent/recv   up lat us p50/p90/p99/p99.9/max  down lat us  cpu% bench/target\n";
     if let Some(c) = &l.ceiling {
         s += &point_line("ceiling", c);
     }
