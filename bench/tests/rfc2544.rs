@@ -4,7 +4,7 @@
 //! `dataplane` binaries; prints `SKIP: reason` otherwise). Checks the
 //! structure of the result, not timings: a non-zero zero-loss rate that a
 //! trial measured, bounds that only ever narrow, a 50% trial with
-//! latencies, and a plot with every panel.
+//! latencies, a 2-point sweep, and a plot with every panel.
 
 use l2tpx_bench::cli::{run, Options, Target};
 use l2tpx_bench::report::Report;
@@ -21,6 +21,7 @@ fn options(target: Target) -> Options {
         trial_gap: 0.1,
         resolution: 0.1,
         max_trials: 6,
+        sweep: 2,
         max_packets: 500_000,
         setup_deadline: 30.0,
         ..Options::defaults()
@@ -71,6 +72,11 @@ fn check(r: &Report, target: &str) {
     assert_eq!(half.offered_pps, s.throughput_pps / 2.0);
     assert!(half.traffic.upstream.latency_us.is_some());
     assert!(half.traffic.downstream.latency_us.is_some());
+    assert_eq!(l.sweep.len(), 2);
+    for (k, p) in l.sweep.iter().enumerate() {
+        assert_eq!(p.offered_pps, l.ceiling_pps * (k + 1) as f64 / 2.0);
+        assert!(p.traffic.upstream.sent > 0 && p.traffic.downstream.sent > 0);
+    }
     assert!(r.teardown.clean);
     let svg = l2tpx_bench::report::plot(r);
     assert!(svg.contains("throughput against offered load"));
