@@ -257,22 +257,12 @@ impl Config {
 
     /// The core gateway MAC given in the file, parsed.
     pub fn static_gateway_mac(&self) -> Result<Option<[u8; 6]>, ConfigError> {
-        match &self.core_gateway_mac {
-            None => Ok(None),
-            Some(s) => crate::neigh::parse_mac(s).map(Some).ok_or_else(|| {
-                ConfigError::Invalid(format!("core_gateway_mac {s:?} is not a MAC address"))
-            }),
-        }
+        mac_key("core_gateway_mac", &self.core_gateway_mac)
     }
 
     /// `bare_access_mac` parsed.
     pub fn static_bare_access_mac(&self) -> Result<Option<[u8; 6]>, ConfigError> {
-        match &self.bare_access_mac {
-            None => Ok(None),
-            Some(s) => crate::neigh::parse_mac(s).map(Some).ok_or_else(|| {
-                ConfigError::Invalid(format!("bare_access_mac {s:?} is not a MAC address"))
-            }),
-        }
+        mac_key("bare_access_mac", &self.bare_access_mac)
     }
 
     /// Checks every value; the message names the key.
@@ -321,6 +311,16 @@ impl Config {
             return bad(format!("cpus: CPU {c} does not exist ({ncpu} available)"));
         }
         Ok(())
+    }
+}
+
+/// An optional MAC address key, parsed; the error names the key.
+fn mac_key(key: &str, value: &Option<String>) -> Result<Option<[u8; 6]>, ConfigError> {
+    match value {
+        None => Ok(None),
+        Some(s) => crate::neigh::parse_mac(s)
+            .map(Some)
+            .ok_or_else(|| ConfigError::Invalid(format!("{key} {s:?} is not a MAC address"))),
     }
 }
 
