@@ -98,10 +98,13 @@ pub struct FixedNeighbours {
     pub map: HashMap<Ipv4Addr, Neighbour>,
     /// For peers not in `map`.
     pub default: Neighbour,
+    /// How many times [`NeighbourSource::resolve`] was called.
+    pub resolved: usize,
 }
 
 impl NeighbourSource for FixedNeighbours {
     fn resolve(&mut self, peer: Ipv4Addr, _local: Ipv4Addr) -> Neighbour {
+        self.resolved += 1;
         self.map.get(&peer).copied().unwrap_or(self.default)
     }
 }

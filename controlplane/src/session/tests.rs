@@ -73,6 +73,7 @@ fn neighbours() -> FixedNeighbours {
     FixedNeighbours {
         map: HashMap::new(),
         default: n,
+        resolved: 0,
     }
 }
 
@@ -325,6 +326,43 @@ fn hundred_sessions_chap_local_reach_ip_up_and_are_published() {
     w.drive(Duration::from_secs(60));
     assert_eq!(w.mgr.table().entries.len(), 100);
     assert!(w.call_downs().is_empty());
+}
+
+/// The LAC's MACs are resolved once per `NEIGHBOUR_TTL`, not per session;
+/// a changed answer reaches sessions that come up after the TTL.
+#[test]
+fn neighbours_are_resolved_once_per_ttl() {
+    let mut w = World::new(manager_config(ppp_config(&[AuthMethod::ChapMd5])));
+    let tid = w.tunnel();
+    // One at a time (a call's LCP can overtake its queued ICCN otherwise,
+    // and then waits for a retransmission), all within one TTL.
+    for _ in 0..10 {
+        w.peer
+            .place_call(w.now, tid, CallParams::default(), None)
+            .unwrap();
+        w.drive(Duration::from_millis(50));
+    }
+    assert_eq!(w.ip_ups().len(), 10);
+    assert_eq!(w.mgr.neighbours_mut().resolved, 1);
+
+    let new_mac = [2, 0, 0, 0, 0, 0x99];
+    w.mgr.neighbours_mut().default.peer_mac = new_mac;
+    w.drive(NEIGHBOUR_TTL);
+    let key = w
+        .peer
+        .place_call(w.now, tid, CallParams::default(), None)
+        .unwrap();
+    w.drive(Duration::from_millis(200));
+    assert_eq!(w.mgr.neighbours_mut().resolved, 2);
+    let addr = w.peer.client(key).unwrap().address();
+    let e = w
+        .mgr
+        .table()
+        .entries
+        .values()
+        .find(|e| e.session.subscriber_v4 == Some(addr))
+        .expect("published");
+    assert_eq!(&e.session.template[..6], &new_mac, "destination MAC");
 }
 
 #[test]
