@@ -68,7 +68,7 @@ pub struct L2tpxConfig {
     pub password: String,
     /// `ppp.auth`: "chap-md5" or "pap".
     pub auth: &'static str,
-    /// `log.level` ("info" logs every session).
+    /// `log.level` ("debug" logs every session; "info" a summary every 10 s).
     pub log_level: &'static str,
     /// Run the data plane as the bare forwarder (`mode = "bare"`), sending
     /// downstream frames to this MAC (the baseline target).

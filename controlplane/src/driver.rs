@@ -59,6 +59,10 @@ fn send(sock: &UdpSocket, bytes: &[u8], to: SocketAddr) {
     }
 }
 
+/// How often the driver logs a summary at info (only when sessions came
+/// or went); single sessions are logged at debug (docs/decisions.md).
+pub const SUMMARY_INTERVAL: Duration = Duration::from_secs(10);
+
 /// Longest single wait, so a raised stop flag is seen within this.
 pub const MAX_WAIT: Duration = Duration::from_millis(250);
 
@@ -98,8 +102,8 @@ impl RandomSource for OsRandom {
     }
 }
 
-/// A [`SessionSink`] that logs (at debug; the driver already logs every
-/// session at info) and does nothing else: the PPP and session-table sinks
+/// A [`SessionSink`] that logs (at debug, as the driver logs every
+/// session) and does nothing else: the PPP and session-table sinks
 /// come later.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct LoggingSink;
@@ -259,6 +263,16 @@ pub struct Driver<T: TableSink, N: NeighbourSource> {
     peer_closed: HashMap<u16, Instant>,
     /// The control-state journal (`table.state_path`).
     journal: Option<Journal>,
+    summary: Summary,
+}
+
+/// What the last info summary reported, and when the next one is due.
+#[derive(Debug, Default)]
+struct Summary {
+    next: Option<Instant>,
+    ip_up: u64,
+    ended: u64,
+    auth_rejects: u64,
 }
 
 impl<T: TableSink, N: NeighbourSource> std::fmt::Debug for Driver<T, N> {
@@ -293,6 +307,7 @@ impl<T: TableSink, N: NeighbourSource> Driver<T, N> {
             tx: vec![0; BUF_LEN],
             peer_closed: HashMap::new(),
             journal: None,
+            summary: Summary::default(),
         })
     }
 
@@ -386,6 +401,7 @@ impl<T: TableSink, N: NeighbourSource> Driver<T, N> {
             self.manager.handle_timeout(t);
             self.flush(t)?;
             self.flush_journal();
+            self.log_summary(t);
         }
     }
 
@@ -402,6 +418,31 @@ impl<T: TableSink, N: NeighbourSource> Driver<T, N> {
                 warn!(error = %e, stats = ?j.stats(), "writing the state journal");
             }
         }
+    }
+
+    /// Every [`SUMMARY_INTERVAL`], if sessions came or went: one info line
+    /// with the counts (per-session lines are at debug).
+    fn log_summary(&mut self, t: Instant) {
+        let next = *self.summary.next.get_or_insert(t + SUMMARY_INTERVAL);
+        if t < next {
+            return;
+        }
+        self.summary.next = Some(t + SUMMARY_INTERVAL);
+        let m = self.manager.stats();
+        let s = &mut self.summary;
+        if (m.ip_up, m.ended, m.auth_rejects) == (s.ip_up, s.ended, s.auth_rejects) {
+            return;
+        }
+        info!(
+            sessions = self.manager.session_count(),
+            tunnels = self.engine.active_tunnel_count(),
+            up = m.ip_up - s.ip_up,
+            ended = m.ended - s.ended,
+            auth_rejects = m.auth_rejects - s.auth_rejects,
+            interval_s = SUMMARY_INTERVAL.as_secs(),
+            "sessions"
+        );
+        (s.ip_up, s.ended, s.auth_rejects) = (m.ip_up, m.ended, m.auth_rejects);
     }
 
     /// Waits up to `wait` for any socket to be readable (poll(2)), then
@@ -603,7 +644,7 @@ impl<T: TableSink, N: NeighbourSource> Driver<T, N> {
                     "tunnel down"
                 );
             }
-            Event::SessionUp(s) => info!(
+            Event::SessionUp(s) => debug!(
                 tunnel_id = s.key.tunnel_id,
                 session_id = s.key.session_id,
                 peer_tunnel_id = s.peer_tunnel_id,
@@ -620,7 +661,7 @@ impl<T: TableSink, N: NeighbourSource> Driver<T, N> {
                 peer_session_id,
                 cause,
                 was_up,
-            } => info!(
+            } => debug!(
                 tunnel_id = key.tunnel_id,
                 session_id = key.session_id,
                 peer_session_id,

@@ -1186,7 +1186,7 @@ impl<T: TableSink, N: NeighbourSource> SessionManager<T, N> {
             }
         }
         self.stats.ip_up += 1;
-        info!(
+        debug!(
             tunnel_id = key.tunnel_id,
             session_id = key.session_id,
             slot,
@@ -1504,7 +1504,7 @@ impl<T: TableSink, N: NeighbourSource> SessionManager<T, N> {
             });
         }
         self.stats.ended += 1;
-        info!(
+        debug!(
             tunnel_id = key.tunnel_id,
             session_id = key.session_id,
             user = s.user.as_deref().unwrap_or(""),
