@@ -6,7 +6,8 @@
 //! - the control plane listens on 198.18.0.1:1701, authenticates every
 //!   subscriber against a local users file holding the emulator's user,
 //!   hands out addresses from the default pool 198.18.64.1 –
-//!   198.18.127.254 and publishes IP-up sessions to the table;
+//!   198.18.255.254 and publishes IP-up sessions to the table (a file in
+//!   /dev/shm when it exists, as deployed);
 //! - the data plane attaches XDP to the LNS's access and core veths and
 //!   forwards between them (`ip_forward` is 0 in the LNS namespace: the
 //!   kernel forwards nothing), the core host's route to the pool points at
@@ -21,14 +22,18 @@ use std::time::Duration;
 use l2tpx_tests::netns::Daemon;
 use l2tpx_tests::peers::{wait_until, TempDir};
 
-use crate::topo::{Topology, CORE_ADDR, LNS_ACCESS};
+use crate::topo::{Topology, CORE_ADDR, LNS_ACCESS, LNS_CORE};
 
-/// First and last pool addresses (inside 198.18.64.0/18).
+/// First and last pool addresses: the topology's 198.18.64.0/18 and
+/// [`POOL_EXTRA`], so setup-rate runs can use up to 49,150 sessions.
 pub const POOL_FIRST: &str = "198.18.64.1";
 /// See [`POOL_FIRST`].
-pub const POOL_LAST: &str = "198.18.127.254";
+pub const POOL_LAST: &str = "198.18.255.254";
 /// Addresses in the pool.
-pub const POOL_SIZE: usize = 64 * 256 - 2;
+pub const POOL_SIZE: usize = 192 * 256 - 2;
+/// The part of the pool beyond the topology's route, routed by the core
+/// host to the LNS for l2tpx only.
+pub const POOL_EXTRA: &str = "198.18.128.0/17";
 
 /// Where the `controlplane` and `dataplane` binaries are: next to this
 /// executable (`target/<profile>/`), or its parent for a test binary in
@@ -84,6 +89,8 @@ pub struct L2tpx {
     version: String,
     // Dropped last.
     dir: TempDir,
+    /// The session table's folder (tmpfs when there is one).
+    _table_dir: Option<TempDir>,
 }
 
 /// The error text when the data plane cannot load XDP here (the test
@@ -100,7 +107,10 @@ impl L2tpx {
         let io = |e: io::Error| e.to_string();
         let dir = TempDir::new("bench-l2tpx").map_err(io)?;
         let d = dir.path();
-        let table = d.join("sessions");
+        // On tmpfs, as deployed (docs/config.md): a table file on ext4
+        // costs a page_mkwrite and writeback per new page it touches.
+        let table_dir = TempDir::new_in(Path::new("/dev/shm"), "bench-table").ok();
+        let table = table_dir.as_ref().map_or(d, |t| t.path()).join("sessions");
         fs::write(
             d.join("users"),
             format!("{} {}\n", cfg.username, cfg.password),
@@ -142,6 +152,9 @@ impl L2tpx {
         topo.lns
             .exec("sysctl", &["-q", "-w", "net.ipv4.ip_forward=0"])
             .map_err(io)?;
+        topo.core
+            .ip(&["route", "add", POOL_EXTRA, "via", &LNS_CORE.to_string()])
+            .map_err(io)?;
 
         let version = std::process::Command::new(&cp_bin)
             .arg("--version")
@@ -157,6 +170,7 @@ impl L2tpx {
             dp: None,
             version,
             dir,
+            _table_dir: table_dir,
         };
         me.wait_log("controlplane", &cp_log, "controlplane listening")?;
         let dp_log = me.dir.path().join("dataplane.log");

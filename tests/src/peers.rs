@@ -15,7 +15,12 @@ pub struct TempDir(PathBuf);
 impl TempDir {
     /// Creates `$TMPDIR/l2tpx-{tag}-{unique}`.
     pub fn new(tag: &str) -> io::Result<TempDir> {
-        let p = std::env::temp_dir().join(format!("l2tpx-{tag}-{}", crate::netns::unique_name("")));
+        Self::new_in(&std::env::temp_dir(), tag)
+    }
+
+    /// Creates `{base}/l2tpx-{tag}-{unique}` (e.g. in `/dev/shm`).
+    pub fn new_in(base: &Path, tag: &str) -> io::Result<TempDir> {
+        let p = base.join(format!("l2tpx-{tag}-{}", crate::netns::unique_name("")));
         fs::create_dir_all(&p)?;
         Ok(TempDir(p))
     }
