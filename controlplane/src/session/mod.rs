@@ -373,7 +373,9 @@ pub struct SessionManager<T: TableSink, N: NeighbourSource> {
     neighbour_cache: HashMap<(Ipv4Addr, Ipv4Addr), (Neighbour, Instant)>,
     rng: Box<dyn RandomSource>,
     pools: HashMap<String, Ipv4Pool>,
-    sessions: HashMap<SessionKey, Sess>,
+    /// Boxed: a `Sess` is about 2.3 KB, and growing a map of them inline
+    /// moved every session and faulted in twice the memory.
+    sessions: HashMap<SessionKey, Box<Sess>>,
     tunnel_names: HashMap<u16, Vec<u8>>,
     timers: BTreeSet<(Instant, SessionKey)>,
     radius: Option<RadiusClient>,
@@ -681,7 +683,7 @@ impl<T: TableSink, N: NeighbourSource> SessionManager<T, N> {
             l2tpx_table::slot_index(key.tunnel_id, key.session_id, u32::from(self.cfg.bank_bits));
         self.sessions.insert(
             key,
-            Sess {
+            Box::new(Sess {
                 info: Box::new(info.clone()),
                 slot,
                 ppp,
@@ -698,7 +700,7 @@ impl<T: TableSink, N: NeighbourSource> SessionManager<T, N> {
                 timer: None,
                 ns: 0,
                 journalled: false,
-            },
+            }),
         );
         self.stats.sessions_created += 1;
         self.pump(now, key);
@@ -1380,7 +1382,7 @@ impl<T: TableSink, N: NeighbourSource> SessionManager<T, N> {
         });
         self.sessions.insert(
             key,
-            Sess {
+            Box::new(Sess {
                 info: Box::new(info),
                 slot: r.slot,
                 ppp,
@@ -1400,7 +1402,7 @@ impl<T: TableSink, N: NeighbourSource> SessionManager<T, N> {
                 timer: None,
                 ns: 0,
                 journalled: true,
-            },
+            }),
         );
         self.next_cookie = self.next_cookie.max(r.cookie + 1);
         self.index.insert(
