@@ -10,8 +10,9 @@
 //!    hand each to [`Engine::handle`];
 //! 3. [`Engine::handle_timeout`], drain [`Engine::poll_transmit`] (and the
 //!    manager's PPP frames) into one ordered batch sent with `sendmmsg`
-//!    ([`TX_BATCH`] datagrams per call), drain [`Engine::poll_event`] into
-//!    the log and the session manager.
+//!    ([`TX_BATCH`] datagrams per call; RADIUS requests likewise on their
+//!    socket), drain [`Engine::poll_event`] into the log and the session
+//!    manager.
 //!
 //! **Shutdown**: when the stop flag is raised (SIGTERM/SIGINT in the
 //! binary), [`Engine::shutdown`] queues a StopCCN (result 6) to every peer
@@ -69,7 +70,7 @@ fn send(sock: &UdpSocket, bytes: &[u8], to: SocketAddr) {
 /// Datagrams sent per `sendmmsg(2)` at most.
 pub const TX_BATCH: usize = 64;
 
-/// Datagrams for the L2TP socket, queued in order and sent with one
+/// Datagrams for one socket (L2TP or RADIUS), queued in order and sent with one
 /// `sendmmsg(2)` per [`TX_BATCH`] (a control message or PPP frame is one
 /// datagram; per-datagram `sendto` was the largest cost of a setup).
 #[derive(Debug, Default)]
@@ -328,6 +329,7 @@ pub struct Driver<T: TableSink, N: NeighbourSource> {
     rx: Vec<u8>,
     tx: Vec<u8>,
     out: TxBatch,
+    radius_out: TxBatch,
     /// Tunnels the peer closed, lingering only to re-acknowledge its
     /// StopCCN, with when the engine drops them.
     peer_closed: HashMap<u16, Instant>,
@@ -376,6 +378,7 @@ impl<T: TableSink, N: NeighbourSource> Driver<T, N> {
             rx: vec![0; BUF_LEN],
             tx: vec![0; BUF_LEN],
             out: TxBatch::default(),
+            radius_out: TxBatch::default(),
             peer_closed: HashMap::new(),
             journal: None,
             summary: Summary::default(),
@@ -643,7 +646,7 @@ impl<T: TableSink, N: NeighbourSource> Driver<T, N> {
             }
             while let Some((to, msg)) = self.manager.poll_radius_transmit() {
                 if let Some(s) = &self.radius_socket {
-                    send(s, &msg, to);
+                    self.radius_out.push(s, &msg, to);
                 }
             }
             while let Some((to, msg)) = self.manager.poll_dae_transmit() {
@@ -654,6 +657,9 @@ impl<T: TableSink, N: NeighbourSource> Driver<T, N> {
             while self.manager.poll_event().is_some() {}
             if !progress {
                 self.out.send(&self.socket);
+                if let Some(s) = &self.radius_socket {
+                    self.radius_out.send(s);
+                }
                 return Ok(());
             }
         }
