@@ -44,6 +44,16 @@ pub enum Auth {
     Pap,
 }
 
+/// Where the target checks credentials.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Aaa {
+    /// l2tpx: its local users file (l2tpns has none).
+    Local,
+    /// FreeRADIUS on 127.0.0.1 in the LNS namespace, authentication and
+    /// accounting (Start/Stop) for either target.
+    Radius,
+}
+
 /// l2tpx-bench: brings up L2TP/PPP sessions against an LNS, measures the
 /// setup rate, passes traffic both ways and reports (docs/bench.md).
 #[derive(Debug, Clone, Parser)]
@@ -71,6 +81,11 @@ pub struct Options {
     /// Send proxy authentication AVPs in the ICCN.
     #[arg(long)]
     pub proxy_auth: bool,
+    /// Authentication: l2tpx defaults to local, l2tpns to RADIUS
+    /// authentication without accounting; `radius` gives both FreeRADIUS
+    /// authentication and accounting.
+    #[arg(long, value_enum)]
+    pub aaa: Option<Aaa>,
     /// Extra LAC source addresses (tunnels spread over them).
     #[arg(long, default_value_t = 0)]
     pub lac_addrs: u8,
@@ -214,6 +229,9 @@ pub fn run(opts: &Options) -> Result<Report, String> {
             if let Some(why) = l2tpx_tests::l2tpns::unavailable() {
                 return Err(format!("l2tpns target unavailable: {why}"));
             }
+            if opts.aaa == Some(Aaa::Local) {
+                return Err("--aaa local: l2tpns authenticates through RADIUS only".into());
+            }
             "l2tpns"
         }
         Target::L2tpx | Target::Baseline => {
@@ -221,6 +239,11 @@ pub fn run(opts: &Options) -> Result<Report, String> {
                 return Err(format!("l2tpx target unavailable: {why}"));
             }
             crate::l2tpx::binaries()?;
+            if opts.aaa == Some(Aaa::Radius) {
+                if let Some(why) = l2tpx_tests::freeradius::unavailable() {
+                    return Err(format!("--aaa radius unavailable: {why}"));
+                }
+            }
             if opts.sessions > crate::l2tpx::POOL_SIZE {
                 return Err(format!(
                     "--sessions {}: the l2tpx pool holds {} addresses",
@@ -252,13 +275,24 @@ pub fn run(opts: &Options) -> Result<Report, String> {
     let bare_access_mac = if opts.target == Target::Baseline {
         topo.baseline_routes()
             .map_err(|e| format!("baseline routes: {e}"))?;
+        // The l2tpx pool's part beyond the topology's /18.
+        topo.lac
+            .ip(&[
+                "route",
+                "add",
+                "local",
+                crate::l2tpx::POOL_EXTRA,
+                "dev",
+                "lo",
+            ])
+            .map_err(|e| format!("baseline routes: {e}"))?;
         Some(topo.lac_mac().map_err(|e| format!("LAC MAC: {e}"))?)
     } else {
         None
     };
     let lns = match opts.target {
         Target::L2tpns => Lns::L2tpns(
-            topo.start_l2tpns(authtypes, opts.target_debug)
+            topo.start_l2tpns(authtypes, opts.target_debug, opts.aaa == Some(Aaa::Radius))
                 .map_err(|e| format!("l2tpns: {e}"))?,
         ),
         _ => Lns::L2tpx(crate::l2tpx::L2tpx::start(
@@ -276,6 +310,7 @@ pub fn run(opts: &Options) -> Result<Report, String> {
                     "info"
                 },
                 bare_access_mac,
+                radius: opts.aaa == Some(Aaa::Radius),
             },
         )?),
     };
@@ -407,6 +442,12 @@ pub fn run(opts: &Options) -> Result<Report, String> {
             setup_rate: opts.setup_rate,
             max_outstanding: opts.max_outstanding,
             auth: authtypes.into(),
+            aaa: match (opts.aaa, opts.target) {
+                (Some(Aaa::Radius), _) => "radius",
+                (None, Target::L2tpns) => "radius-auth",
+                _ => "local",
+            }
+            .into(),
             proxy_auth: opts.proxy_auth,
             lac_addrs: 1 + usize::from(opts.lac_addrs),
             pps_up: (!opts.no_traffic && !opts.no_up).then_some(opts.pps_up),

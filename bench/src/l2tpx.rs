@@ -19,7 +19,8 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use l2tpx_tests::netns::Daemon;
+use l2tpx_tests::freeradius::FreeRadius;
+use l2tpx_tests::netns::{in_netns, Daemon};
 use l2tpx_tests::peers::{wait_until, TempDir};
 
 use crate::topo::{Topology, CORE_ADDR, LNS_ACCESS, LNS_CORE};
@@ -78,7 +79,13 @@ pub struct L2tpxConfig {
     /// Run the data plane as the bare forwarder (`mode = "bare"`), sending
     /// downstream frames to this MAC (the baseline target).
     pub bare_access_mac: Option<String>,
+    /// Authenticate (and account) through FreeRADIUS on 127.0.0.1 in the
+    /// LNS namespace instead of the local users file.
+    pub radius: bool,
 }
+
+/// The shared secret between l2tpx and the bench's FreeRADIUS.
+const RADIUS_SECRET: &str = "l2tpx-bench-radius";
 
 /// The running control plane and data plane; killed (and their folder
 /// removed) on drop.
@@ -86,6 +93,9 @@ pub struct L2tpxConfig {
 pub struct L2tpx {
     cp: Daemon,
     dp: Option<Daemon>,
+    /// With `radius`: stopped after the control plane (field order), so
+    /// its Accounting-Stops are still answered while it exits.
+    _radius: Option<FreeRadius>,
     version: String,
     // Dropped last.
     dir: TempDir,
@@ -111,11 +121,37 @@ impl L2tpx {
         // costs a page_mkwrite and writeback per new page it touches.
         let table_dir = TempDir::new_in(Path::new("/dev/shm"), "bench-table").ok();
         let table = table_dir.as_ref().map_or(d, |t| t.path()).join("sessions");
-        fs::write(
-            d.join("users"),
-            format!("{} {}\n", cfg.username, cfg.password),
-        )
-        .map_err(io)?;
+        // Local mode only: with RADIUS there is no users file to fall back on.
+        if !cfg.radius {
+            fs::write(
+                d.join("users"),
+                format!("{} {}\n", cfg.username, cfg.password),
+            )
+            .map_err(io)?;
+        }
+        let radius = if cfg.radius {
+            let users = format!(
+                "{}\tCleartext-Password := \"{}\"\n",
+                cfg.username, cfg.password
+            );
+            let r = in_netns(topo.lns.name(), || {
+                FreeRadius::start_for_load(RADIUS_SECRET, &users)
+            })
+            .map_err(io)?
+            .map_err(|e| format!("FreeRADIUS: {e}"))?;
+            Some(r)
+        } else {
+            None
+        };
+        let aaa = match &radius {
+            Some(r) => format!(
+                "[aaa]\nmode = \"radius\"\n\
+                 \n[[aaa.radius.server]]\naddress = \"127.0.0.1\"\nsecret = \"{RADIUS_SECRET}\"\n\
+                 auth_port = {}\nacct_port = {}\n",
+                r.auth_port, r.acct_port
+            ),
+            None => "[aaa]\nmode = \"local\"\nusers_file = \"users\"\n".to_owned(),
+        };
         let cp_conf = d.join("lns.toml");
         fs::write(
             &cp_conf,
@@ -123,7 +159,7 @@ impl L2tpx {
                 "[l2tp]\nlisten = \"{LNS_ACCESS}:1701\"\nreceive_window = 32\nbank_bits = 0\n\
                  \n[log]\nlevel = \"{}\"\n\
                  \n[ppp]\nauth = [\"{}\"]\ngateway_address = \"{LNS_ACCESS}\"\n\
-                 \n[aaa]\nmode = \"local\"\nusers_file = \"users\"\n\
+                 \n{aaa}\
                  \n[[pool]]\nname = \"default\"\nfirst = \"{POOL_FIRST}\"\nlast = \"{POOL_LAST}\"\n\
                  \n[table]\npath = \"{}\"\nworkers = 1\nbank_bits = 0\n",
                 cfg.log_level,
@@ -168,6 +204,7 @@ impl L2tpx {
         let mut me = L2tpx {
             cp,
             dp: None,
+            _radius: radius,
             version,
             dir,
             _table_dir: table_dir,

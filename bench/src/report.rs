@@ -170,6 +170,10 @@ pub struct RunConfig {
     pub max_outstanding: usize,
     /// "chap" or "pap" (what the LNS was told to ask for).
     pub auth: String,
+    /// "local" (l2tpx's users file), "radius-auth" (l2tpns's default:
+    /// FreeRADIUS authentication only) or "radius" (authentication and
+    /// accounting).
+    pub aaa: String,
     /// Proxy authentication AVPs sent.
     pub proxy_auth: bool,
     /// LAC source addresses.
@@ -615,6 +619,7 @@ mod tests {
                 setup_rate: 0.0,
                 max_outstanding: 64,
                 auth: "chap".into(),
+                aaa: "local".into(),
                 proxy_auth: false,
                 lac_addrs: 1,
                 pps_up: None,

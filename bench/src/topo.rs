@@ -123,9 +123,10 @@ impl Topology {
     }
 
     /// Starts l2tpns (and FreeRADIUS) in the LNS namespace. `authtypes`:
-    /// "chap", "pap" or "chap,pap".
-    pub fn start_l2tpns(&self, authtypes: &str, debug: u8) -> io::Result<L2tpns> {
+    /// "chap", "pap" or "chap,pap"; `accounting`: RADIUS accounting too.
+    pub fn start_l2tpns(&self, authtypes: &str, debug: u8, accounting: bool) -> io::Result<L2tpns> {
         let cfg = L2tpnsConfig {
+            radius_accounting: accounting,
             bind_address: LNS_ACCESS,
             cluster_interface: self.access.b.clone(),
             pool: vec![POOL.into()],

@@ -7,7 +7,7 @@
 
 mod common;
 
-use l2tpx_bench::cli::{run, Target};
+use l2tpx_bench::cli::{run, Aaa, Target};
 use l2tpx_tests::peers::TempDir;
 
 #[test]
@@ -29,4 +29,29 @@ fn chap_sessions_and_traffic_against_l2tpx() {
     };
     assert_eq!(r.target, "l2tpx");
     common::check_proof(&r, &pcap, tshark);
+}
+
+/// `--aaa radius`: the same sessions authenticate through FreeRADIUS
+/// (started by the bench in the LNS namespace) instead of the users file.
+#[test]
+fn chap_sessions_through_freeradius_against_l2tpx() {
+    if let Some(why) =
+        l2tpx_tests::netns::unavailable().or_else(l2tpx_tests::freeradius::unavailable)
+    {
+        eprintln!("SKIP: {why}");
+        return;
+    }
+    let mut opts = common::proof_options(Target::L2tpx, None);
+    opts.aaa = Some(Aaa::Radius);
+    opts.no_traffic = true;
+    let r = match run(&opts) {
+        Err(e) if e.contains(l2tpx_bench::l2tpx::XDP_UNAVAILABLE) => {
+            eprintln!("SKIP: {e}");
+            return;
+        }
+        r => r.expect("bench run"),
+    };
+    assert_eq!(r.config.aaa, "radius");
+    assert_eq!(r.setup.up, 120, "failures: {:?}", r.setup.failures);
+    assert!(r.teardown.clean, "StopCCNs not all acked");
 }
