@@ -737,9 +737,8 @@ impl Emulator {
     /// Acts on a tunnel's events and sends its control messages.
     fn pump_tunnel(&mut self, t: usize, now: Instant) {
         // The LAC reports SessionUp as a call's ICCN leaves: send first.
-        let tun = &mut self.tuns[t];
-        while let Some((_, n)) = tun.lac.poll_transmit(now, &mut self.buf) {
-            let _ = tun.sock.send(&self.buf[..n]);
+        while let Some((_, n)) = self.tuns[t].lac.poll_transmit(now, &mut self.buf) {
+            self.tx.queue(&self.tuns, t, &self.buf[..n]);
         }
         let mut calls_up = Vec::new();
         while let Some(ev) = self.tuns[t].lac.poll_event() {
