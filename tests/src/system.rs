@@ -189,7 +189,8 @@ max_ms = 8000
 retries = 5
 
 [log]
-level = "info"
+# debug: per-session lines ("subscriber up/down") are at debug.
+level = "debug"
 
 [driver]
 shutdown_timeout_ms = 3000
