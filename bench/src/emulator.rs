@@ -112,9 +112,6 @@ struct Sess {
     state: St,
     started: Option<Instant>,
     ppp: Option<Box<PppClient>>,
-    /// A CHAP Challenge that arrived before our LCP was Opened (l2tpns
-    /// sends it ahead of its Configure-Ack); replayed once LCP opens.
-    early_chap: Option<Box<[u8]>>,
     /// The LNS has sent a PPP frame on this session: it has processed our
     /// ICCN (which may sit behind a full control window), so our PPP
     /// frames are no longer dropped. Until then the client's frames wait.
@@ -293,7 +290,6 @@ impl Emulator {
                 state: St::Idle,
                 started: None,
                 ppp: None,
-                early_chap: None,
                 lns_spoke: false,
                 addr: Ipv4Addr::UNSPECIFIED,
             })
@@ -672,19 +668,9 @@ impl Emulator {
         let s = &mut self.sess[i];
         s.lns_spoke = true;
         if let Some(p) = s.ppp.as_deref_mut() {
-            let opened = p.lcp_state() == PppState::Opened;
-            if !opened && matches!(protocol_and_offset(frame), Ok((0xc223, _))) {
-                // The client drops a Challenge before LCP is Opened; keep
-                // it rather than wait for l2tpns's retransmission.
-                s.early_chap = Some(frame.into());
-            } else {
-                p.handle_frame(now, frame);
-                if p.lcp_state() == PppState::Opened {
-                    if let Some(c) = s.early_chap.take() {
-                        p.handle_frame(now, &c);
-                    }
-                }
-            }
+            // A Challenge ahead of l2tpns's Configure-Ack is kept by the
+            // client itself until its LCP opens.
+            p.handle_frame(now, frame);
             self.service_session(i, now);
         }
     }

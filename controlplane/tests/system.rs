@@ -166,11 +166,10 @@ impl Lac {
     }
 
     /// Sends a datagram of the peer's, holding a call's PPP frames until its
-    /// ICCN is on the wire. (`Lac` reports SessionUp when it queues the
-    /// ICCN, which slow start may keep queued behind other calls' ICRQs,
-    /// and `LacPeer` starts the PPP client at once: its first LCP
-    /// Configure-Request would reach the LNS before the ICCN, be dropped,
-    /// and cost a 3 s PPP restart.)
+    /// ICCN is on the wire. (`Lac` now reports SessionUp only once the ICCN
+    /// has left its reliable layer, so nothing should be held; this keeps
+    /// the test independent of that ordering: an LCP Configure-Request
+    /// ahead of the ICCN would be dropped and cost a 3 s PPP restart.)
     fn transmit(&mut self, to: SocketAddr, bytes: Vec<u8>) {
         if let Ok(m) = ControlMessageRepr::parse_bytes(&bytes) {
             if m.message_type() == Some(MessageType::Iccn) {
