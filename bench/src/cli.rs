@@ -468,6 +468,8 @@ pub fn run(opts: &Options) -> Result<Report, String> {
             rate_max: setup.rate_max,
             rate_overall: (setup.rate_overall * 10.0).round() / 10.0,
             per_second: setup.per_second,
+            window_ms: setup.window.as_millis() as u64,
+            per_window: setup.per_window,
             latency_us: setup
                 .latency_us
                 .as_ref()

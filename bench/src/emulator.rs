@@ -139,7 +139,8 @@ pub struct SetupResult {
     pub failures: BTreeMap<String, u64>,
     /// From the first ICRQ to the last session up (or the end).
     pub duration: Duration,
-    /// Sessions up per second, per full 1 s window: min, avg, max.
+    /// Sessions up per second, per full [`SetupResult::window`]: min,
+    /// avg, max.
     pub rate_min: f64,
     /// Average over the full windows (all windows if none is full).
     pub rate_avg: f64,
@@ -149,6 +150,11 @@ pub struct SetupResult {
     pub rate_overall: f64,
     /// Sessions up in each 1 s window.
     pub per_second: Vec<u64>,
+    /// The rate windows: 1 s, or a twentieth of a setup shorter than 20 s
+    /// (at least 10 ms), so that a short setup still shows its rate.
+    pub window: Duration,
+    /// Sessions up in each `window`.
+    pub per_window: Vec<u64>,
     /// ICRQ to IPCP Opened, per session.
     pub latency_us: Option<hdrhistogram::Histogram<u64>>,
     /// Tunnels established.
@@ -409,12 +415,15 @@ impl Emulator {
             let w = (t.saturating_duration_since(first).as_secs_f64() as usize).min(secs - 1);
             per_second[w] += 1;
         }
-        let full = duration.as_secs_f64().floor() as usize;
+        let (window, per_window) = rate_windows(&self.up_times, first, duration);
+        let w = window.as_secs_f64();
+        let full = (duration.as_secs_f64() / w).floor() as usize;
         let windows: &[u64] = if full >= 1 {
-            &per_second[..full]
+            &per_window[..full.min(per_window.len())]
         } else {
-            &per_second
+            &per_window
         };
+        let rate = |n: u64| (n as f64 / w).round();
         let mut lat = hdrhistogram::Histogram::<u64>::new_with_bounds(1, 600_000_000, 3)
             .expect("valid bounds");
         for &us in &self.setup_lat_us {
@@ -426,15 +435,18 @@ impl Emulator {
             up,
             failures: self.failures.clone(),
             duration,
-            rate_min: windows.iter().copied().min().unwrap_or(0) as f64,
-            rate_avg: windows.iter().sum::<u64>() as f64 / windows.len().max(1) as f64,
-            rate_max: windows.iter().copied().max().unwrap_or(0) as f64,
+            rate_min: rate(windows.iter().copied().min().unwrap_or(0)),
+            rate_avg: (windows.iter().sum::<u64>() as f64 / windows.len().max(1) as f64 / w)
+                .round(),
+            rate_max: rate(windows.iter().copied().max().unwrap_or(0)),
             rate_overall: if duration.is_zero() {
                 up as f64
             } else {
                 up as f64 / duration.as_secs_f64()
             },
             per_second,
+            window,
+            per_window,
             latency_us: Some(lat),
             tunnels_up: self.tuns.iter().filter(|t| t.up).count(),
             sessions_dropped_after_up: self.dropped_after_up,
@@ -1034,5 +1046,55 @@ mod tests {
             &[0xff, 0x03, 0xc0, 0x21, 1, 2]
         );
         assert!(!is_control_message(&b[..n]));
+    }
+}
+
+/// Counts `ups` into windows from `first`: 1 s windows for a setup of
+/// 20 s or more, else a twentieth of `duration` rounded up to 10 ms.
+fn rate_windows(ups: &[Instant], first: Instant, duration: Duration) -> (Duration, Vec<u64>) {
+    let window = if duration >= Duration::from_secs(20) {
+        Duration::from_secs(1)
+    } else {
+        let ms = (duration.as_millis() as u64)
+            .div_ceil(20)
+            .div_ceil(10)
+            .max(1)
+            * 10;
+        Duration::from_millis(ms)
+    };
+    let w = window.as_secs_f64();
+    let n = ((duration.as_secs_f64() / w).ceil() as usize).max(1);
+    let mut counts = vec![0u64; n];
+    for t in ups {
+        let i = (t.saturating_duration_since(first).as_secs_f64() / w) as usize;
+        counts[i.min(n - 1)] += 1;
+    }
+    (window, counts)
+}
+
+#[cfg(test)]
+mod window_tests {
+    use super::*;
+
+    #[test]
+    #[allow(clippy::disallowed_methods)] // any instant will do as the origin
+    fn rate_windows_follow_the_setup_length() {
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        // 190 ms: 10 ms windows, 19 of them.
+        let ups: Vec<Instant> = (0..190).map(at).collect();
+        let (w, c) = rate_windows(&ups, t0, Duration::from_millis(190));
+        assert_eq!((w, c.len()), (Duration::from_millis(10), 19));
+        assert!(c.iter().all(|&n| n == 10), "{c:?}");
+        // 5 s: 250 ms windows; the last instant lands in the last window.
+        let (w, c) = rate_windows(&[at(0), at(4_999), at(5_000)], t0, Duration::from_secs(5));
+        assert_eq!((w, c.len()), (Duration::from_millis(250), 20));
+        assert_eq!((c[0], c[19]), (1, 2));
+        // 30 s: 1 s windows.
+        let (w, c) = rate_windows(&[at(29_500)], t0, Duration::from_secs(30));
+        assert_eq!((w, c.len(), c[29]), (Duration::from_secs(1), 30, 1));
+        // Nothing up: one empty window.
+        let (_, c) = rate_windows(&[], t0, Duration::ZERO);
+        assert_eq!(c, vec![0]);
     }
 }

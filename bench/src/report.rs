@@ -205,7 +205,7 @@ pub struct SetupReport {
     pub tunnels_up: usize,
     /// First ICRQ to last session up, seconds.
     pub duration_s: f64,
-    /// Sessions/s per full 1 s window: minimum.
+    /// Sessions/s per full `window_ms` window: minimum.
     pub rate_min: f64,
     /// Average.
     pub rate_avg: f64,
@@ -215,6 +215,11 @@ pub struct SetupReport {
     pub rate_overall: f64,
     /// Sessions up in each 1 s window.
     pub per_second: Vec<u64>,
+    /// The rate window, milliseconds (1000, or a twentieth of a setup
+    /// shorter than 20 s).
+    pub window_ms: u64,
+    /// Sessions up in each window.
+    pub per_window: Vec<u64>,
     /// ICRQ → IPCP Opened, microseconds.
     pub latency_us: Option<Percentiles>,
     /// Emulator heap bytes per session (null when not measured).
@@ -465,13 +470,15 @@ pub fn plot(r: &Report) -> String {
             name: "sessions/s".into(),
             color: "steelblue",
             style: Style::Bars,
-            points: r
-                .setup
-                .per_second
-                .iter()
-                .enumerate()
-                .map(|(i, &v)| (i as f64 + 0.5, v as f64))
-                .collect(),
+            points: {
+                let w = r.setup.window_ms.max(1) as f64 / 1000.0;
+                r.setup
+                    .per_window
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &v)| ((i as f64 + 0.5) * w, v as f64 / w))
+                    .collect()
+            },
         }],
     }];
     let points: Vec<&LoadPoint> = match &r.load {
@@ -640,6 +647,8 @@ mod tests {
                 rate_max: 5.0,
                 rate_overall: 5.3,
                 per_second: vec![5, 3],
+                window_ms: 1000,
+                per_window: vec![5, 3],
                 latency_us: None,
                 bytes_per_session: None,
             },

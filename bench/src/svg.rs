@@ -119,9 +119,19 @@ fn panel(s: &mut String, c: &Chart, y0: f64) {
             ymax = ymax.max(y);
         }
     }
+    // Bars are centred on their x and as wide as the closest spacing
+    // (1 when there is a single bar).
+    let bar_step = c
+        .series
+        .iter()
+        .filter(|se| se.style == Style::Bars)
+        .flat_map(|se| se.points.windows(2).map(|w| (w[1].0 - w[0].0).abs()))
+        .filter(|d| d.is_finite() && *d > 0.0)
+        .fold(f64::INFINITY, f64::min);
+    let bar_step = if bar_step.is_finite() { bar_step } else { 1.0 };
     let bars = c.series.iter().any(|se| se.style == Style::Bars);
     if bars {
-        xmax += 0.5;
+        xmax += bar_step / 2.0;
     }
     let (xs, ys) = (tick_step(xmax, 6), tick_step(ymax * 1.05, 5));
     let xmax = (xmax / xs).ceil().max(1.0) * xs;
@@ -191,7 +201,7 @@ fn panel(s: &mut String, c: &Chart, y0: f64) {
             .collect();
         match se.style {
             Style::Bars => {
-                let w = (pw / xmax * 0.8).max(1.0);
+                let w = (pw / xmax * bar_step * 0.8).max(1.0);
                 for (x, y) in &pts {
                     let _ = writeln!(
                         s,
