@@ -331,6 +331,7 @@ pub fn run(opts: &Options) -> Result<Report, String> {
         proxy_auth: opts.proxy_auth,
         setup_deadline: Duration::from_secs_f64(opts.setup_deadline),
         no_udp_checksum: opts.target == Target::Baseline,
+        progress: true,
         ..emu_defaults
     };
     let mem0 = alloc::live_bytes();

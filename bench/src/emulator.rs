@@ -69,6 +69,9 @@ pub struct EmuConfig {
     /// Send UDP checksum 0 (`SO_NO_CHECK`; the baseline target, see
     /// [`no_udp_checksum`]).
     pub no_udp_checksum: bool,
+    /// Report setup progress on stderr once a second (a redrawn bar on a
+    /// terminal, a line otherwise).
+    pub progress: bool,
 }
 
 impl Default for EmuConfig {
@@ -90,6 +93,7 @@ impl Default for EmuConfig {
             ack_delay: Duration::from_millis(2),
             receive_window: 64,
             no_udp_checksum: false,
+            progress: false,
         }
     }
 }
@@ -356,8 +360,29 @@ impl Emulator {
         let total = self.sess.len();
         let mut next = 0usize;
         let mut last_scan = start;
+        let mut bar = self
+            .cfg
+            .progress
+            .then(|| crate::progress::Progress::new("setup", total));
+        let (mut last_report, mut up_then) = (start, 0usize);
         loop {
             let now = clock::now();
+            if let Some(b) = bar
+                .as_mut()
+                .filter(|_| now - last_report >= Duration::from_secs(1))
+            {
+                let up = self.up_times.len();
+                let rate = (up - up_then) as f64 / (now - last_report).as_secs_f64();
+                let failed: u64 = self.failures.values().sum();
+                b.update(
+                    up,
+                    &format!(
+                        "up, {rate:.0}/s, {} outstanding, {failed} failed",
+                        self.outstanding
+                    ),
+                );
+                (last_report, up_then) = (now, up);
+            }
             // Place calls: paced, bounded outstanding, round-robin over
             // tunnels (session i is on tunnel i % T).
             let allowed = if self.cfg.setup_rate > 0.0 {
@@ -395,6 +420,9 @@ impl Emulator {
                 last_scan = now;
                 self.expire(now);
             }
+        }
+        if let Some(b) = bar.as_mut() {
+            b.finish();
         }
         self.setup_result(start)
     }

@@ -25,8 +25,13 @@ impl Progress {
 
     /// One step done; `msg` says what it measured.
     pub fn step(&mut self, msg: &str) {
-        self.done += 1;
-        self.total = self.total.max(self.done);
+        self.update(self.done + 1, msg);
+    }
+
+    /// Sets the steps done to `done` (for counts that move in jumps).
+    pub fn update(&mut self, done: usize, msg: &str) {
+        self.done = done;
+        self.total = self.total.max(done);
         let line = render(&self.label, self.done, self.total, msg, self.tty);
         let mut e = std::io::stderr().lock();
         let _ = e.write_all(line.as_bytes());
