@@ -266,13 +266,19 @@ pub struct Lns {
     _dir: TempDir,
 }
 
-/// A file removed on drop.
+/// The table file, removed on drop with the control plane's journal beside
+/// it (`<table>.state`, and `<table>.state.tmp` from a compaction cut short).
 #[derive(Debug)]
 struct RemoveOnDrop(PathBuf);
 
 impl Drop for RemoveOnDrop {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.0);
+        for ext in [".state", ".state.tmp"] {
+            let mut p = self.0.clone().into_os_string();
+            p.push(ext);
+            let _ = std::fs::remove_file(p);
+        }
     }
 }
 
