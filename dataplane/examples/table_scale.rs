@@ -236,7 +236,7 @@ fn run(
             process_batch(frames, reader, cfg, out, sink);
         }
         Prefetch::Batch => {
-            prefetch_batch(frames, reader);
+            prefetch_batch(frames, &TableLookahead::new(reader, None));
             process_batch(frames, reader, cfg, out, sink);
         }
         Prefetch::Ahead => {

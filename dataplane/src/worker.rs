@@ -430,9 +430,11 @@ impl BatchEngine {
 }
 
 /// The worker's [`Lookahead`]: warms the session slot and this worker's
-/// counter line for frames a few places ahead in the batch (D22). Same
-/// fixed-offset parsing as [`prefetch_batch`]; a frame that does not parse
-/// is just not warmed.
+/// counter line for frames a few places ahead in the batch (D22).
+///
+/// Only fixed-offset parsing (Ethernet with at most one tag, the IPv4
+/// IHL, the L2TP L bit): a frame that does not parse is just not warmed;
+/// the pipeline does the real checks.
 #[derive(Clone, Copy)]
 pub struct TableLookahead<'a> {
     table: &'a TableReader,
@@ -452,8 +454,7 @@ impl<'a> TableLookahead<'a> {
     }
 
     #[inline(always)]
-    fn slot(&self, slot: u32) {
-        self.table.prefetch_slot(slot);
+    fn counters(&self, slot: u32) {
         if let Some(r) = &self.row {
             r.prefetch(slot);
         }
@@ -461,6 +462,8 @@ impl<'a> TableLookahead<'a> {
 }
 
 impl Lookahead for TableLookahead<'_> {
+    /// Upstream: the slot's first line (all decapsulation reads) and its
+    /// counters. Downstream: the address index entry.
     #[inline(always)]
     fn early(&self, f: &Frame<'_>) {
         let p = f.packet();
@@ -469,22 +472,16 @@ impl Lookahead for TableLookahead<'_> {
                 if let Some((t, s)) = l2tp_ids(p, l3) {
                     let slot = l2tpx_table::slot_index(t, s, self.bank_bits);
                     self.table.prefetch_slot_header(slot);
-                    if let Some(r) = &self.row {
-                        r.prefetch(slot);
-                    }
+                    self.counters(slot);
                 }
             }
             (Side::Core, Some((l3, 0x0800))) => {
-                if let Some(&[a, b, c, d]) = p.get(l3 + 16..l3 + 20) {
-                    self.table
-                        .prefetch_ipv4(std::net::Ipv4Addr::new(a, b, c, d));
+                if let Some(d) = ipv4_dst(p, l3) {
+                    self.table.prefetch_ipv4(d);
                 }
             }
             (Side::Core, Some((l3, 0x86dd))) => {
-                if let Some(d) = p
-                    .get(l3 + 24..l3 + 40)
-                    .and_then(|d| <&[u8; 16]>::try_from(d).ok())
-                {
+                if let Some(d) = ipv6_dst(p, l3) {
                     self.table.prefetch_ipv6(d);
                 }
             }
@@ -492,6 +489,8 @@ impl Lookahead for TableLookahead<'_> {
         }
     }
 
+    /// Downstream: the whole slot the index entry points at (`ipv4_hint`,
+    /// `ipv6_hint`; stage 1 brought its line) and its counters.
     #[inline(always)]
     fn late(&self, f: &Frame<'_>) {
         if f.from != Side::Core {
@@ -499,81 +498,44 @@ impl Lookahead for TableLookahead<'_> {
         }
         let p = f.packet();
         let slot = match eth_l3(p) {
-            Some((l3, 0x0800)) => match p.get(l3 + 16..l3 + 20) {
-                Some(&[a, b, c, d]) => self.table.ipv4_hint(std::net::Ipv4Addr::new(a, b, c, d)),
-                _ => None,
-            },
-            Some((l3, 0x86dd)) => p
-                .get(l3 + 24..l3 + 40)
-                .and_then(|d| <&[u8; 16]>::try_from(d).ok())
-                .and_then(|d| self.table.ipv6_hint(d)),
+            Some((l3, 0x0800)) => ipv4_dst(p, l3).and_then(|d| self.table.ipv4_hint(d)),
+            Some((l3, 0x86dd)) => ipv6_dst(p, l3).and_then(|d| self.table.ipv6_hint(d)),
             _ => None,
         };
         if let Some(slot) = slot {
-            self.slot(slot);
+            self.table.prefetch_slot(slot);
+            self.counters(slot);
         }
     }
 }
 
-/// Prefetches what the pipeline is about to look up for a batch, so that
-/// the cache misses of its 64 lookups overlap instead of queueing one by
-/// one (VPP style; a large table is memory-latency bound, D20):
-///
-/// 1. upstream frames: the session slot named by the L2TP tunnel and
-///    session IDs; downstream frames: the address index entry of the
-///    destination;
-/// 2. downstream IPv4 frames: the slot that index entry points at
-///    (`ipv4_hint`; its line is on its way after pass 1).
-///
-/// Only fixed-offset parsing (Ethernet with at most one tag, the IPv4
-/// IHL, the L2TP L bit): a frame that does not parse is just not
-/// prefetched; the pipeline does the real checks.
+/// The whole-batch alternative to [`process_batch_ahead`]'s interleaving
+/// (D20, kept for the comparison in `examples/table_scale.rs`): stage 1
+/// for every frame, then stage 2 for every frame, before any is processed.
 #[inline]
-pub fn prefetch_batch(frames: &[Frame<'_>], table: &TableReader) {
-    let bank_bits = l2tpx_table::SessionLookup::bank_bits(table);
-    let mut any_v4 = false;
+pub fn prefetch_batch(frames: &[Frame<'_>], ahead: &TableLookahead<'_>) {
     for f in frames {
-        let p = f.packet();
-        let Some((l3, ethertype)) = eth_l3(p) else {
-            continue;
-        };
-        match (f.from, ethertype) {
-            (Side::Access, 0x0800) => {
-                if let Some((t, s)) = l2tp_ids(p, l3) {
-                    table.prefetch_slot(l2tpx_table::slot_index(t, s, bank_bits));
-                }
-            }
-            (Side::Core, 0x0800) => {
-                if let Some(d) = p.get(l3 + 16..l3 + 20) {
-                    table.prefetch_ipv4(std::net::Ipv4Addr::new(d[0], d[1], d[2], d[3]));
-                    any_v4 = true;
-                }
-            }
-            (Side::Core, 0x86dd) => {
-                if let Some(d) = p
-                    .get(l3 + 24..l3 + 40)
-                    .and_then(|d| <&[u8; 16]>::try_from(d).ok())
-                {
-                    table.prefetch_ipv6(d);
-                }
-            }
-            _ => {}
-        }
+        ahead.early(f);
     }
-    if !any_v4 {
-        return;
+    for f in frames {
+        ahead.late(f);
     }
-    for f in frames.iter().filter(|f| f.from == Side::Core) {
-        let p = f.packet();
-        if let Some((l3, 0x0800)) = eth_l3(p) {
-            if let Some(d) = p.get(l3 + 16..l3 + 20) {
-                if let Some(slot) = table.ipv4_hint(std::net::Ipv4Addr::new(d[0], d[1], d[2], d[3]))
-                {
-                    table.prefetch_slot(slot);
-                }
-            }
-        }
+}
+
+/// The IPv4 destination of a frame whose IPv4 header starts at `l3`.
+#[inline(always)]
+fn ipv4_dst(p: &[u8], l3: usize) -> Option<std::net::Ipv4Addr> {
+    match p.get(l3 + 16..l3 + 20)? {
+        &[a, b, c, d] => Some(std::net::Ipv4Addr::new(a, b, c, d)),
+        _ => None,
     }
+}
+
+/// The IPv6 destination of a frame whose IPv6 header starts at `l3`.
+#[inline(always)]
+fn ipv6_dst(p: &[u8], l3: usize) -> Option<&[u8; 16]> {
+    p.get(l3 + 24..l3 + 40)
+        .and_then(|d| <&[u8; 16]>::try_from(d).ok())
 }
 
 #[inline(always)]
