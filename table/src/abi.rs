@@ -681,21 +681,20 @@ impl Slot {
     /// writer is busy (then [`SlotRead::Busy`]).
     #[inline]
     pub fn read(&self, index: u32) -> SlotRead {
-        for _ in 0..READ_RETRIES {
-            match self.try_read(index) {
-                SlotRead::Busy => core::hint::spin_loop(),
-                done => return done,
-            }
-        }
-        SlotRead::Busy
+        self.read_with::<true>(index)
     }
 
     /// [`Slot::read`] without the template (`template_len` 0): the
     /// upstream lookup, which never encapsulates, reads one cache line.
     #[inline]
     pub fn read_header(&self, index: u32) -> SlotRead {
+        self.read_with::<false>(index)
+    }
+
+    #[inline(always)]
+    fn read_with<const TEMPLATE: bool>(&self, index: u32) -> SlotRead {
         for _ in 0..READ_RETRIES {
-            match self.try_read_with::<false>(index) {
+            match self.try_read_with::<TEMPLATE>(index) {
                 SlotRead::Busy => core::hint::spin_loop(),
                 done => return done,
             }

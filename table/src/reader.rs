@@ -90,6 +90,7 @@ impl TableReader {
     /// One seqlock read of `slot` that tells a free slot from one the
     /// writer was changing ([`SlotRead::Busy`], after the usual retries);
     /// a slot past the end reads as free.
+    #[inline]
     pub fn read(&self, slot: u32) -> SlotRead {
         self.map
             .slots()
@@ -199,7 +200,7 @@ impl TableReader {
 
     #[inline]
     fn read_slot(&self, slot: u32) -> Option<Session> {
-        self.count_busy(self.map.slots().get(slot as usize)?.read(slot))
+        self.count_busy(self.read(slot))
     }
 
     #[inline]
