@@ -553,14 +553,9 @@ impl Lac {
                 }
                 t.conn
                     .send(&mut *self.rng, c.peer_sid, M::Iccn, &avps, &p.iccn_extra);
-                // Ns are given in queue order: the ICCN's is the last one.
-                let rel = &t.conn.rel;
-                let iccn_ns = rel
-                    .next_ns()
-                    .wrapping_add(rel.queued() as u16)
-                    .wrapping_sub(1);
                 let info = call_info(&t.conn, tid, m.session_id, c);
-                t.pending_up.push_back((iccn_ns, Box::new(info)));
+                t.pending_up
+                    .push_back((t.conn.rel.last_queued_ns(), Box::new(info)));
             }
             (State::Established, M::Ocrq) => {
                 let peer_sid = a.assigned_session_id.unwrap_or(0);
@@ -597,14 +592,10 @@ impl Lac {
                     ],
                     &[],
                 );
-                let rel = &t.conn.rel;
-                let occn_ns = rel
-                    .next_ns()
-                    .wrapping_add(rel.queued() as u16)
-                    .wrapping_sub(1);
                 let info = call_info(&t.conn, tid, sid, &c);
                 t.calls.insert(sid, c);
-                t.pending_up.push_back((occn_ns, Box::new(info)));
+                t.pending_up
+                    .push_back((t.conn.rel.last_queued_ns(), Box::new(info)));
             }
             (State::Established, M::Cdn) => {
                 if let Some(c) = t.calls.remove(&m.session_id) {

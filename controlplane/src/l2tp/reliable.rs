@@ -667,6 +667,15 @@ impl<M> Reliable<M> {
         self.next_ns
     }
 
+    /// The `Ns` the message queued last will get (queued messages take
+    /// their `Ns` in order as the window opens); it has been sent once
+    /// `seq_lt(ns, next_ns())`.
+    pub fn last_queued_ns(&self) -> u16 {
+        self.next_ns
+            .wrapping_add(self.queue.len() as u16)
+            .wrapping_sub(1)
+    }
+
     /// The event counters.
     pub fn counters(&self) -> &Counters {
         &self.counters
