@@ -322,6 +322,19 @@ impl Engine {
         }
     }
 
+    /// A control connection to `peer` with our reliable-delivery and
+    /// hiding settings.
+    fn new_conn(&self, now: Instant, peer: SocketAddr, secret: Option<Vec<u8>>) -> Conn {
+        Conn::new(
+            now,
+            peer,
+            self.reliable_config(),
+            secret,
+            self.config.hide_avps,
+            self.config.hidden_padding_max,
+        )
+    }
+
     // ------------------------------------------------------------------
     // Driver API.
 
@@ -426,14 +439,7 @@ impl Engine {
             return Err(EngineError::NoResources);
         }
         let secret = self.config.secrets.lookup(peer.ip()).map(<[u8]>::to_vec);
-        let mut conn = Conn::new(
-            now,
-            peer,
-            self.reliable_config(),
-            secret,
-            self.config.hide_avps,
-            self.config.hidden_padding_max,
-        );
+        let mut conn = self.new_conn(now, peer, secret);
         conn.peer_tid = peer_tunnel_id;
         let probe_at = now + self.config.hello_interval;
         conn.rel = Reliable::resume(self.reliable_config(), peer_rws.max(1), probe_at);
@@ -906,14 +912,7 @@ impl Engine {
             self.rng.fill_bytes(&mut c);
             c
         });
-        let mut conn = Conn::new(
-            now,
-            peer,
-            self.reliable_config(),
-            secret,
-            self.config.hide_avps,
-            self.config.hidden_padding_max,
-        );
+        let mut conn = self.new_conn(now, peer, secret);
         conn.peer_tid = peer_tid;
         if let Some(w) = a.rws {
             let _ = conn.rel.set_peer_rws(w);
