@@ -1119,6 +1119,7 @@ impl<T: TableSink, N: NeighbourSource> SessionManager<T, N> {
             },
             cookie: self.next_cookie,
         };
+        let cookie = entry.cookie;
         self.next_cookie += 1;
         if let Err(e) = self.table.publish(entry) {
             warn!(?key, %address, error = %e, "cannot publish the session");
@@ -1131,7 +1132,7 @@ impl<T: TableSink, N: NeighbourSource> SessionManager<T, N> {
         s.published = true;
         if s.acct.is_some() {
             // IPCP renegotiated: republished, accounting goes on.
-            self.journal_up(key);
+            self.journal_up(key, cookie);
             return;
         }
         let user = s.user.clone().unwrap_or_default();
@@ -1204,12 +1205,13 @@ impl<T: TableSink, N: NeighbourSource> SessionManager<T, N> {
             address,
             acct_session_id: acct_id,
         });
-        self.journal_up(key);
+        self.journal_up(key, cookie);
         self.rearm(key);
     }
 
-    /// Queues the session's journal record (its state as of now).
-    fn journal_up(&mut self, key: SessionKey) {
+    /// Queues the session's journal record (its state as of now; `cookie`
+    /// is its table entry's).
+    fn journal_up(&mut self, key: SessionKey, cookie: u64) {
         let Some(s) = self.sessions.get_mut(&key) else {
             return;
         };
@@ -1227,7 +1229,7 @@ impl<T: TableSink, N: NeighbourSource> SessionManager<T, N> {
             session_id: key.session_id,
             peer_session_id: s.info.peer_session_id,
             slot: s.slot,
-            cookie: self.next_cookie - 1,
+            cookie,
             call_serial: s.info.call_serial,
             sequencing: s.info.sequencing_required,
             user: s.user.clone().unwrap_or_default(),
