@@ -760,12 +760,17 @@ impl Emulator {
         }
     }
 
-    /// Acts on a tunnel's events and sends its control messages.
-    fn pump_tunnel(&mut self, t: usize, now: Instant) {
-        // The LAC reports SessionUp as a call's ICCN leaves: send first.
+    /// Queues tunnel `t`'s ready control messages for sending, in order.
+    fn queue_control(&mut self, t: usize, now: Instant) {
         while let Some((_, n)) = self.tuns[t].lac.poll_transmit(now, &mut self.buf) {
             self.tx.queue(&self.tuns, t, &self.buf[..n]);
         }
+    }
+
+    /// Acts on a tunnel's events and sends its control messages.
+    fn pump_tunnel(&mut self, t: usize, now: Instant) {
+        // The LAC reports SessionUp as a call's ICCN leaves: send first.
+        self.queue_control(t, now);
         let mut calls_up = Vec::new();
         while let Some(ev) = self.tuns[t].lac.poll_event() {
             match ev {
@@ -806,11 +811,9 @@ impl Emulator {
                 _ => {}
             }
         }
-        // The ICCN goes out before the first LCP frame: l2tpns ignores
-        // PPP on a session it has not seen connected.
-        while let Some((_, n)) = self.tuns[t].lac.poll_transmit(now, &mut self.buf) {
-            self.tx.queue(&self.tuns, t, &self.buf[..n]);
-        }
+        // Anything the events queued goes out before the first LCP frame:
+        // l2tpns ignores PPP on a session it has not seen connected.
+        self.queue_control(t, now);
         for (sid, peer_sid) in calls_up {
             let Some(&i) = self.tuns[t].sessions.get(&sid) else {
                 continue;
