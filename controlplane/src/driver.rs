@@ -4,10 +4,10 @@
 //! The loop (one thread, no async runtime):
 //!
 //! 1. wait for a datagram, at most until [`Engine::poll_timeout`] (a
-//!    blocking `recv_from` with `SO_RCVTIMEO`; capped at [`MAX_WAIT`] so
-//!    a signal is noticed promptly even if it did not interrupt the call);
-//! 2. after the first datagram, read up to `batch` more without blocking and
-//!    hand each to [`Engine::handle`];
+//!    `poll(2)` on the sockets; capped at [`MAX_WAIT`] so a signal is noticed promptly even if it did not interrupt the call);
+//! 2. from each readable socket, read up to `batch` datagrams with
+//!    `recvmmsg(2)` (l2tpx-netio, D26) and hand each to [`Engine::handle`]
+//!    (or the session manager);
 //! 3. [`Engine::handle_timeout`], drain [`Engine::poll_transmit`] (and the
 //!    manager's PPP frames) into one ordered batch sent with `sendmmsg`
 //!    ([`TX_BATCH`] datagrams per call; RADIUS requests likewise on their
@@ -45,6 +45,7 @@ use crate::persist;
 use crate::persist::journal::{self, Journal, Record, TunnelRecord};
 use crate::radius::{DaeConfig, DaeServer, RadiusClient};
 use crate::session::{Command, NeighbourSource, ProcNeighbours, SessionManager, TableSink};
+use l2tpx_netio::RecvBatch;
 use l2tpx_table::TableWriter;
 
 /// Logs a failed send (the reliable layer and RADIUS retransmit; a
@@ -139,6 +140,12 @@ pub const MAX_WAIT: Duration = Duration::from_millis(250);
 /// Receive/transmit buffer: the engine asks for 4096 bytes; a control
 /// message is at most 65,535 (the Length field), UDP at most 65,507.
 const BUF_LEN: usize = 65_536;
+/// Receive slots per `recvmmsg(2)` at most.
+const RX_SLOTS: usize = 64;
+/// Bytes per receive slot: a jumbo frame's payload. A LAC's control
+/// messages and PPP frames fit in one Ethernet frame; a longer datagram
+/// (only through IP fragmentation) is dropped, logged and counted.
+const RX_SLOT: usize = 9216;
 
 /// The one place the control plane reads the clock.
 // Drivers own the clock; the engines take `now` (ARCHITECTURE §3).
@@ -326,7 +333,10 @@ pub struct Driver<T: TableSink, N: NeighbourSource> {
     batch: usize,
     shutdown_timeout: Duration,
     stop_linger: Duration,
-    rx: Vec<u8>,
+    /// `None` only while [`Driver::recv_batch`] holds it.
+    rx: Option<RecvBatch>,
+    /// Datagrams dropped for being longer than [`RX_SLOT`].
+    truncated: u64,
     tx: Vec<u8>,
     out: TxBatch,
     radius_out: TxBatch,
@@ -375,7 +385,8 @@ impl<T: TableSink, N: NeighbourSource> Driver<T, N> {
             manager,
             batch: settings.batch.max(1),
             shutdown_timeout: settings.shutdown_timeout,
-            rx: vec![0; BUF_LEN],
+            rx: Some(RecvBatch::new(settings.batch.clamp(1, RX_SLOTS), RX_SLOT)),
+            truncated: 0,
             tx: vec![0; BUF_LEN],
             out: TxBatch::default(),
             radius_out: TxBatch::default(),
@@ -549,68 +560,90 @@ impl<T: TableSink, N: NeighbourSource> Driver<T, N> {
                 .collect::<Vec<_>>()
         };
         for w in ready {
-            for _ in 0..self.batch {
-                if !self.recv_one(w)? {
-                    break;
+            self.recv_batch(w)?;
+        }
+        Ok(())
+    }
+
+    /// Reads up to `batch` datagrams from one socket with `recvmmsg`
+    /// (several calls when the batch is smaller than the slots) and
+    /// handles each.
+    fn recv_batch(&mut self, which: Sock) -> io::Result<()> {
+        let mut rb = self.rx.take().expect("receive batch");
+        let r = self.recv_into(&mut rb, which);
+        self.rx = Some(rb);
+        r
+    }
+
+    fn recv_into(&mut self, rb: &mut RecvBatch, which: Sock) -> io::Result<()> {
+        let mut left = self.batch;
+        while left > 0 {
+            let sock = match which {
+                Sock::L2tp => &self.socket,
+                Sock::Radius => self.radius_socket.as_ref().expect("polled"),
+                Sock::Dae => self.dae_socket.as_ref().expect("polled"),
+            };
+            let n = match rb.recv(sock, left) {
+                Ok(0) => return Ok(()),
+                Ok(n) => n,
+                Err(e) if matches!(e.kind(), ErrorKind::TimedOut | ErrorKind::Interrupted) => {
+                    return Ok(())
                 }
+                // ICMP errors reported on the socket: not fatal; the
+                // datagrams behind it are read on the next call.
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        ErrorKind::ConnectionRefused
+                            | ErrorKind::ConnectionReset
+                            | ErrorKind::HostUnreachable
+                            | ErrorKind::NetworkUnreachable
+                    ) =>
+                {
+                    debug!(error = %e, "recvmmsg");
+                    left -= 1;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            left -= n;
+            let t = now();
+            for i in 0..n {
+                let Some(peer) = rb.source(i) else {
+                    continue;
+                };
+                if rb.truncated(i) {
+                    self.truncated += 1;
+                    warn!(%peer, slot = RX_SLOT, truncated = self.truncated, "datagram longer than a receive slot: dropped");
+                    continue;
+                }
+                self.handle_datagram(which, t, peer, rb.packet(i));
+            }
+            if n < rb.capacity().min(left + n) {
+                // The socket is drained.
+                return Ok(());
             }
         }
         Ok(())
     }
 
-    /// One `recv_from`: `Ok(true)` if a datagram was handled, `Ok(false)`
-    /// if none was there.
-    fn recv_one(&mut self, which: Sock) -> io::Result<bool> {
-        let sock = match which {
-            Sock::L2tp => &self.socket,
-            Sock::Radius => self.radius_socket.as_ref().expect("polled"),
-            Sock::Dae => self.dae_socket.as_ref().expect("polled"),
-        };
-        match sock.recv_from(&mut self.rx) {
-            Ok((len, peer)) => {
-                let t = now();
-                let d = &self.rx[..len];
-                match which {
-                    Sock::L2tp if d.first().is_some_and(|b| b & 0x80 == 0) => {
-                        self.manager.handle_data(t, peer, d)
-                    }
-                    Sock::L2tp => {
-                        self.engine.handle(t, peer, d);
-                        // SessionUp reaches the manager before the next
-                        // datagram, which may be the session's first LCP
-                        // frame.
-                        while let Some(ev) = self.engine.poll_event() {
-                            self.log_event(t, &ev);
-                            self.manager.handle_event(t, &ev);
-                        }
-                    }
-                    Sock::Radius => self.manager.handle_radius(t, peer, d),
-                    Sock::Dae => self.manager.handle_dae(t, peer, d),
+    fn handle_datagram(&mut self, which: Sock, t: Instant, peer: SocketAddr, d: &[u8]) {
+        match which {
+            Sock::L2tp if d.first().is_some_and(|b| b & 0x80 == 0) => {
+                self.manager.handle_data(t, peer, d)
+            }
+            Sock::L2tp => {
+                self.engine.handle(t, peer, d);
+                // SessionUp reaches the manager before the next
+                // datagram, which may be the session's first LCP
+                // frame.
+                while let Some(ev) = self.engine.poll_event() {
+                    self.log_event(t, &ev);
+                    self.manager.handle_event(t, &ev);
                 }
-                Ok(true)
             }
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
-                ) =>
-            {
-                Ok(false)
-            }
-            // ICMP errors reported on the socket: not fatal.
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    ErrorKind::ConnectionRefused
-                        | ErrorKind::ConnectionReset
-                        | ErrorKind::HostUnreachable
-                        | ErrorKind::NetworkUnreachable
-                ) =>
-            {
-                debug!(error = %e, "recv_from");
-                Ok(true)
-            }
-            Err(e) => Err(e),
+            Sock::Radius => self.manager.handle_radius(t, peer, d),
+            Sock::Dae => self.manager.handle_dae(t, peer, d),
         }
     }
 
