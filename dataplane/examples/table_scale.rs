@@ -6,7 +6,7 @@
 //!
 //! ```text
 //! cargo build --release -p l2tpx-dataplane --example table_scale
-//! target/release/examples/table_scale SESSIONS up|down BATCHES [--prefetch=ahead|batch|none] [--no-counters] [--active=K]
+//! target/release/examples/table_scale SESSIONS up|down BATCHES [--prefetch=ahead|batch|none] [--no-counters] [--active=K [--span=S] [--pick=random]]
 //! valgrind --tool=callgrind --collect-atstart=no --toggle-collect='table_scale::run' \
 //!     target/release/examples/table_scale 1048576 up 2000
 //! ```
@@ -105,7 +105,18 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(n)
         .clamp(1, n);
-    let stride = n / active;
+    // `--span=S`: the active sessions lie among the first S installed
+    // (default all N). `--pick=random`: K distinct sessions drawn at random
+    // from those S, instead of every (S / K)-th one. An even stride can
+    // map the hot lines onto few cache sets; a random pick cannot.
+    let span: u32 = flags
+        .iter()
+        .find_map(|f| f.strip_prefix("--span="))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(n)
+        .clamp(active, n);
+    let random_pick = flags.iter().any(|f| f == "--pick=random");
+    let hot = hot_set(span, active, random_pick);
 
     let banks = n.div_ceil(PER_BANK);
     let capacity = (banks << 16).max(65_536);
@@ -160,7 +171,7 @@ fn main() {
             rng ^= rng << 13;
             rng ^= rng >> 7;
             rng ^= rng << 17;
-            let i = ((rng >> 11) % u64::from(active)) as u32 * stride;
+            let i = hot[((rng >> 11) % u64::from(active)) as usize];
             let p = &mut b[HEADROOM..HEADROOM + pristine.len()];
             p.copy_from_slice(&pristine);
             if up {
@@ -203,8 +214,9 @@ fn main() {
     let per = |ns: u64| ns as f64 / BATCH_MAX as f64;
     let mean = times.iter().sum::<u64>() as f64 / times.len() as f64 / BATCH_MAX as f64;
     println!(
-        "sessions={n} active={active} dir={dir} prefetch={prefetch:?} counters={counters} batches={batches}: median {:.1} ns/pkt, \
+        "sessions={n} active={active} span={span} pick={} dir={dir} prefetch={prefetch:?} counters={counters} batches={batches}: median {:.1} ns/pkt, \
          p10 {:.1}, p90 {:.1}, mean {:.1} ns/pkt = {:.2} Mpps",
+        if random_pick { "random" } else { "even" },
         per(times[times.len() / 2]),
         per(times[times.len() / 10]),
         per(times[times.len() * 9 / 10]),
@@ -214,6 +226,26 @@ fn main() {
     drop(reader);
     drop(w);
     let _ = std::fs::remove_file(&path);
+}
+
+/// The `active` sessions traffic goes to, among the first `span`: evenly
+/// spaced, or `random` distinct ones (a partial Fisher-Yates shuffle).
+fn hot_set(span: u32, active: u32, random: bool) -> Vec<u32> {
+    if !random {
+        let stride = span / active;
+        return (0..active).map(|k| k * stride).collect();
+    }
+    let mut all: Vec<u32> = (0..span).collect();
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    for k in 0..active as usize {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let j = k + (x % (all.len() - k) as u64) as usize;
+        all.swap(k, j);
+    }
+    all.truncate(active as usize);
+    all
 }
 
 /// One timed batch: the cache warming and the pipeline. Returns its

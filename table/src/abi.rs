@@ -6,14 +6,17 @@
 //! | region            | type                               | count                  |
 //! |-------------------|------------------------------------|------------------------|
 //! | header            | [`Header`]                         | 1 (256 bytes)          |
-//! | slots             | [`Slot`]                           | `capacity` (128 B each)|
+//! | slot blocks       | [`Slot`]s and worker counters      | see [`Blocks`]         |
 //! | Ns counters       | `AtomicU32`                        | `capacity`             |
 //! | IPv4 index ×2     | `AtomicU64` entries                | `v4_index_size` each   |
 //! | IPv6 index ×2     | `AtomicU64` entries                | `v6_index_size` each   |
 //! | counter baselines | [`SlotCounters`]                   | `capacity`             |
-//! | worker counters   | [`SlotCounters`]                   | `workers × capacity`   |
 //! | drop counters     | [`DropCounters`]                   | `workers`              |
 //! | change ring       | `AtomicU32` slot numbers           | [`CHANGE_RING`]        |
+//!
+//! **Slot blocks** keep each session's per-worker traffic counters in the
+//! same 4 KiB page as its slot, so a packet touches one page for both
+//! ([`Blocks`]; the reason is in docs/decisions.md, "Slot blocks").
 //!
 //! Everything in the mapping is an atomic integer, so any bit pattern is a
 //! valid value and two processes may touch it at once without undefined
@@ -56,11 +59,14 @@ use core::sync::atomic::{fence, AtomicU16, AtomicU32, AtomicU64, AtomicU8, Order
 /// `b"L2TPXTBL"` read as a little-endian `u64`.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"L2TPXTBL");
 /// Bumped on any incompatible change (the layout hash catches the rest).
-pub const ABI_VERSION: u32 = 2;
+pub const ABI_VERSION: u32 = 3;
 /// The cache line the slots are aligned to.
 pub const CACHE_LINE: usize = 64;
 /// Every region starts on a page boundary.
 pub const REGION_ALIGN: u64 = 4096;
+/// The size (and alignment) of a slot block, unless one session's slot and
+/// counter lines need more ([`Blocks`]).
+pub const BLOCK_BYTES: u32 = 4096;
 /// Drop-reason counters per worker.
 pub const DROP_REASONS: usize = 32;
 /// The largest capacity a table may have (2 GiB of slots).
@@ -127,7 +133,7 @@ pub struct Header {
     /// Bytes of the whole layout (the file may be larger, never smaller).
     pub total_size: AtomicU64,
     // Line 1: region offsets from the start of the mapping.
-    /// Offset of `[Slot; capacity]`.
+    /// Offset of the slot blocks ([`Blocks`]).
     pub slots_offset: AtomicU64,
     /// Offset of `[AtomicU32; capacity]`, the Ns counters.
     pub ns_offset: AtomicU64,
@@ -137,8 +143,10 @@ pub struct Header {
     pub v6_index_offset: [AtomicU64; 2],
     /// Offset of `[SlotCounters; capacity]`, the accounting baselines.
     pub baselines_offset: AtomicU64,
-    /// Offset of `[[SlotCounters; capacity]; workers]`.
-    pub counters_offset: AtomicU64,
+    /// Slots per slot block ([`Blocks::slots`]).
+    pub block_slots: AtomicU32,
+    /// Bytes per slot block ([`Blocks::bytes`]).
+    pub block_bytes: AtomicU32,
     // Line 2: read-mostly.
     /// Offset of `[DropCounters; workers]`.
     pub drops_offset: AtomicU64,
@@ -271,7 +279,8 @@ const _: () = {
     assert!(offset_of!(Header, magic) == 0);
     assert!(offset_of!(Header, total_size) == 56);
     assert!(offset_of!(Header, slots_offset) == 64);
-    assert!(offset_of!(Header, counters_offset) == 120);
+    assert!(offset_of!(Header, block_slots) == 120);
+    assert!(offset_of!(Header, block_bytes) == 124);
     assert!(offset_of!(Header, drops_offset) == 128);
     assert!(offset_of!(Header, v4_active) == 136);
     assert!(offset_of!(Header, generation) == 192);
@@ -308,6 +317,10 @@ const _: () = {
     assert!(size_of::<DropCounters>().is_multiple_of(CACHE_LINE));
     assert!((REGION_ALIGN as usize).is_multiple_of(CACHE_LINE));
     assert!((MAX_CAPACITY as u64) < ENTRY_TOMBSTONE as u64);
+    // `Blocks::recip` is exact below 2^27; blocks start page-aligned.
+    assert!(MAX_CAPACITY <= 1 << 27);
+    assert!(REGION_ALIGN.is_multiple_of(BLOCK_BYTES as u64));
+    assert!(BLOCK_BYTES.is_multiple_of(CACHE_LINE as u32));
 };
 
 // ---------------------------------------------------------------- indexes
@@ -396,7 +409,8 @@ const fn layout_hash() -> u64 {
         offset_of!(Header, created_unix_ns), offset_of!(Header, total_size),
         offset_of!(Header, slots_offset), offset_of!(Header, ns_offset),
         offset_of!(Header, v4_index_offset), offset_of!(Header, v6_index_offset),
-        offset_of!(Header, baselines_offset), offset_of!(Header, counters_offset),
+        offset_of!(Header, baselines_offset), offset_of!(Header, block_slots),
+        offset_of!(Header, block_bytes),
         offset_of!(Header, drops_offset), offset_of!(Header, v4_active),
         offset_of!(Header, v6_active), offset_of!(Header, generation),
         offset_of!(Header, writer_epoch), offset_of!(Header, attached_unix_ns),
@@ -416,6 +430,9 @@ const fn layout_hash() -> u64 {
     );
     fold!(h; state::FREE, state::UP, flags::SEQUENCING, flags::HAS_V4, flags::HAS_V6);
     fold!(h; size_of::<SlotCounters>(), size_of::<DropCounters>(), align_of::<DropCounters>());
+    // The block geometry, by its outputs for a few worker counts.
+    fold!(h; BLOCK_BYTES, Blocks::new(1).slot_offset(26), Blocks::new(1).counter_offset(0, 26));
+    fold!(h; Blocks::new(4).counter_offset(3, 17), Blocks::new(63).counter_offset(62, 3));
     // The index encoding and hash functions, by their outputs.
     fold!(h; ENTRY_EMPTY, ENTRY_TOMBSTONE, entry(0xc612_0001, 7));
     fold!(h; v4_home(0xc612_0001, 20), v4_home(0xc613_0101, 11));
@@ -427,6 +444,118 @@ const fn layout_hash() -> u64 {
 /// A hash of the whole layout; a reader refuses a table whose header holds
 /// another value.
 pub const LAYOUT_HASH: u64 = layout_hash();
+
+// ----------------------------------------------------------- slot blocks
+
+/// How slots and per-worker counters share pages: the slot region is an
+/// array of blocks of [`Blocks::bytes`] (4 KiB unless a single session
+/// needs more), each holding [`Blocks::slots`] consecutive slots and then,
+/// per worker, a run of their [`SlotCounters`] starting on its own cache
+/// line, so a worker writes only lines no other worker writes. A packet's
+/// slot and its worker's counter line then lie in one page: one TLB entry
+/// instead of two (docs/decisions.md, "Slot blocks").
+///
+/// Block `b`, with `G` = [`Blocks::slots`] and `R` = [`Blocks::run`]:
+///
+/// | bytes from the block start | what                                 |
+/// |----------------------------|--------------------------------------|
+/// | `k × 128`                  | slot `b × G + k` ([`Slot`])          |
+/// | `G × 128 + w × R + k × 32` | worker `w`'s counters for that slot  |
+/// | up to [`Blocks::bytes`]    | unused (zero)                        |
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Blocks {
+    /// Slots per block (1 to 32): as many as fit with their counters.
+    pub slots: u32,
+    /// Bytes per block: [`BLOCK_BYTES`], or a multiple of it when even one
+    /// slot and one counter line per worker do not fit in one.
+    pub bytes: u32,
+    /// Bytes of one worker's counter run in a block (whole cache lines).
+    pub run: u32,
+    /// `ceil(2^32 / slots)`: slot / `slots` is `slot × recip >> 32` for
+    /// every slot below 2^27 (Granlund–Montgomery; the error
+    /// `recip × slots − 2^32 < slots ≤ 32`, times the slot, stays under
+    /// 2^32), so a lookup multiplies instead of dividing.
+    pub recip: u64,
+    /// `bytes − slots × 128`: slot `s` of block `b` is at
+    /// `b × slot_gap + s × 128`.
+    pub slot_gap: u64,
+    /// `bytes − slots × 32`: worker `w`'s counters for slot `s` of block
+    /// `b` are at `b × counter_gap + s × 32 +` [`Blocks::counters_base`]`(w)`.
+    pub counter_gap: u64,
+}
+
+const SLOT_BYTES: u32 = size_of::<Slot>() as u32;
+const COUNTER_BYTES: u32 = size_of::<SlotCounters>() as u32;
+
+const fn block_used(slots: u32, workers: u32) -> u32 {
+    let line = CACHE_LINE as u32;
+    slots * SLOT_BYTES + workers * (slots * COUNTER_BYTES).div_ceil(line) * line
+}
+
+impl Blocks {
+    /// The geometry for `workers` counter rows (1 to [`MAX_WORKERS`]): the
+    /// fewest [`BLOCK_BYTES`] pages that hold one slot with its counters,
+    /// filled with as many slots as fit.
+    pub const fn new(workers: u32) -> Blocks {
+        let bytes = block_used(1, workers).div_ceil(BLOCK_BYTES) * BLOCK_BYTES;
+        let mut slots = 32;
+        while slots > 1 && block_used(slots, workers) > bytes {
+            slots -= 1;
+        }
+        let line = CACHE_LINE as u32;
+        Blocks {
+            slots,
+            bytes,
+            run: (slots * COUNTER_BYTES).div_ceil(line) * line,
+            recip: (1u64 << 32).div_ceil(slots as u64),
+            slot_gap: (bytes - slots * SLOT_BYTES) as u64,
+            counter_gap: (bytes - slots * COUNTER_BYTES) as u64,
+        }
+    }
+
+    /// The block `slot` is in.
+    #[inline(always)]
+    pub const fn block(&self, slot: u32) -> u64 {
+        (slot as u64 * self.recip) >> 32
+    }
+
+    /// `(block, slot within the block)`.
+    pub const fn locate(&self, slot: u32) -> (u64, u32) {
+        let b = self.block(slot);
+        (b, slot - b as u32 * self.slots)
+    }
+
+    /// Bytes from the region start to `slot`'s [`Slot`].
+    #[inline(always)]
+    pub const fn slot_offset(&self, slot: u32) -> u64 {
+        self.block(slot) * self.slot_gap + slot as u64 * SLOT_BYTES as u64
+    }
+
+    /// Bytes from a block's start to worker `worker`'s counter run.
+    #[inline(always)]
+    pub const fn counters_base(&self, worker: u32) -> u64 {
+        (self.slots * SLOT_BYTES) as u64 + worker as u64 * self.run as u64
+    }
+
+    /// Bytes from the region start to worker `worker`'s [`SlotCounters`]
+    /// for `slot`.
+    #[inline(always)]
+    pub const fn counter_offset(&self, worker: u32, slot: u32) -> u64 {
+        self.counter_from(self.counters_base(worker), slot)
+    }
+
+    /// [`Blocks::counter_offset`] from a worker's
+    /// [`Blocks::counters_base`].
+    #[inline(always)]
+    pub const fn counter_from(&self, base: u64, slot: u32) -> u64 {
+        self.block(slot) * self.counter_gap + slot as u64 * COUNTER_BYTES as u64 + base
+    }
+
+    /// Bytes of the region for `capacity` slots.
+    pub const fn region_bytes(&self, capacity: u32) -> u64 {
+        capacity.div_ceil(self.slots) as u64 * self.bytes as u64
+    }
+}
 
 // ----------------------------------------------------------------- layout
 
@@ -451,8 +580,8 @@ pub struct Layout {
     pub v6_index_offset: [u64; 2],
     /// See [`Header::baselines_offset`].
     pub baselines_offset: u64,
-    /// See [`Header::counters_offset`].
-    pub counters_offset: u64,
+    /// The slot blocks' geometry.
+    pub blocks: Blocks,
     /// See [`Header::drops_offset`].
     pub drops_offset: u64,
     /// See [`Header::changes_offset`].
@@ -512,9 +641,10 @@ impl Layout {
             i += 1;
         }
         let cap = capacity as u64;
+        let blocks = Blocks::new(workers);
         let mut at = align_up(size_of::<Header>() as u64);
         let slots_offset = at;
-        at = align_up(at + cap * size_of::<Slot>() as u64);
+        at = align_up(at + blocks.region_bytes(capacity));
         let ns_offset = at;
         at = align_up(at + cap * 4);
         let v4a = at;
@@ -527,8 +657,6 @@ impl Layout {
         at = align_up(at + v6_index_size as u64 * 8);
         let baselines_offset = at;
         at = align_up(at + cap * size_of::<SlotCounters>() as u64);
-        let counters_offset = at;
-        at = align_up(at + workers as u64 * cap * size_of::<SlotCounters>() as u64);
         let drops_offset = at;
         at = align_up(at + workers as u64 * size_of::<DropCounters>() as u64);
         let changes_offset = at;
@@ -543,7 +671,7 @@ impl Layout {
             v4_index_offset: [v4a, v4b],
             v6_index_offset: [v6a, v6b],
             baselines_offset,
-            counters_offset,
+            blocks,
             drops_offset,
             changes_offset,
             total_size: at,
@@ -572,7 +700,8 @@ impl Layout {
         h.v6_index_offset[0].store(self.v6_index_offset[0], r);
         h.v6_index_offset[1].store(self.v6_index_offset[1], r);
         h.baselines_offset.store(self.baselines_offset, r);
-        h.counters_offset.store(self.counters_offset, r);
+        h.block_slots.store(self.blocks.slots, r);
+        h.block_bytes.store(self.blocks.bytes, r);
         h.drops_offset.store(self.drops_offset, r);
         h.changes_offset.store(self.changes_offset, r);
     }
@@ -588,7 +717,8 @@ impl Layout {
             && h.v6_index_offset[0].load(r) == self.v6_index_offset[0]
             && h.v6_index_offset[1].load(r) == self.v6_index_offset[1]
             && h.baselines_offset.load(r) == self.baselines_offset
-            && h.counters_offset.load(r) == self.counters_offset
+            && h.block_slots.load(r) == self.blocks.slots
+            && h.block_bytes.load(r) == self.blocks.bytes
             && h.drops_offset.load(r) == self.drops_offset
             && h.changes_offset.load(r) == self.changes_offset
     }

@@ -2,7 +2,7 @@
 
 use crate::abi::{self, DropCounters, SlotCounters, SlotRead, DROP_REASONS};
 use crate::index;
-use crate::shm::{prefetch, Mapping};
+use crate::shm::{prefetch, CountersBase, Mapping};
 use crate::{Session, SessionCounters, SessionLookup};
 use core::fmt;
 use core::net::Ipv4Addr;
@@ -92,10 +92,7 @@ impl TableReader {
     /// a slot past the end reads as free.
     #[inline]
     pub fn read(&self, slot: u32) -> SlotRead {
-        self.map
-            .slots()
-            .get(slot as usize)
-            .map_or(SlotRead::Free, |s| s.read(slot))
+        self.map.slot(slot).map_or(SlotRead::Free, |s| s.read(slot))
     }
 
     /// How many writers have attached to the table.
@@ -128,12 +125,10 @@ impl TableReader {
     /// read-modify-writes (a plain add, no lock prefix), so two writers of
     /// one row would lose counts (never memory safety).
     pub fn counters(&self, worker: u32) -> Option<WorkerCounters<'_>> {
-        if worker >= self.workers() {
-            return None;
-        }
         Some(WorkerCounters {
-            row: self.map.counters(worker),
-            drops: &self.map.drops()[worker as usize],
+            map: &self.map,
+            base: self.map.counters_base(worker)?,
+            drops: self.map.drops().get(worker as usize)?,
         })
     }
 
@@ -142,7 +137,7 @@ impl TableReader {
     /// overlaps their cache misses (VPP style).
     #[inline]
     pub fn prefetch_slot(&self, slot: u32) {
-        if let Some(s) = self.map.slots().get(slot as usize) {
+        if let Some(s) = self.map.slot(slot) {
             prefetch(&s.seq);
             prefetch(&s.template[0]);
         }
@@ -152,7 +147,7 @@ impl TableReader {
     /// the slot's first cache line only.
     #[inline]
     pub fn prefetch_slot_header(&self, slot: u32) {
-        if let Some(s) = self.map.slots().get(slot as usize) {
+        if let Some(s) = self.map.slot(slot) {
             prefetch(&s.seq);
         }
     }
@@ -224,7 +219,7 @@ impl SessionLookup for TableReader {
 
     #[inline]
     fn by_slot_upstream(&self, slot: u32) -> Option<Session> {
-        self.count_busy(self.map.slots().get(slot as usize)?.read_header(slot))
+        self.count_busy(self.map.slot(slot)?.read_header(slot))
     }
 
     #[inline]
@@ -288,10 +283,12 @@ pub enum Changes {
     Rescan(u64),
 }
 
-/// One worker's counters: per-session traffic and drops by reason.
+/// One worker's counters: per-session traffic (in the slot blocks, next
+/// to each slot) and drops by reason.
 #[derive(Clone, Copy)]
 pub struct WorkerCounters<'a> {
-    row: &'a [SlotCounters],
+    map: &'a Mapping,
+    base: CountersBase,
     drops: &'a DropCounters,
 }
 
@@ -305,7 +302,7 @@ impl WorkerCounters<'_> {
     /// Counts upstream traffic (from the subscriber) on `slot`.
     #[inline]
     pub fn add_up(&self, slot: u32, packets: u64, bytes: u64) {
-        if let Some(c) = self.row.get(slot as usize) {
+        if let Some(c) = self.map.counter_at(self.base, slot) {
             bump(&c.up_packets, packets);
             bump(&c.up_bytes, bytes);
         }
@@ -314,7 +311,7 @@ impl WorkerCounters<'_> {
     /// Counts downstream traffic (to the subscriber) on `slot`.
     #[inline]
     pub fn add_down(&self, slot: u32, packets: u64, bytes: u64) {
-        if let Some(c) = self.row.get(slot as usize) {
+        if let Some(c) = self.map.counter_at(self.base, slot) {
             bump(&c.down_packets, packets);
             bump(&c.down_bytes, bytes);
         }
@@ -324,7 +321,7 @@ impl WorkerCounters<'_> {
     /// [`WorkerCounters::add_down`] on `slot`.
     #[inline]
     pub fn prefetch(&self, slot: u32) {
-        if let Some(c) = self.row.get(slot as usize) {
+        if let Some(c) = self.map.counter_at(self.base, slot) {
             prefetch(c);
         }
     }
@@ -339,8 +336,8 @@ impl WorkerCounters<'_> {
 
     /// This worker's counters for `slot` (raw, since the table was made).
     pub fn get(&self, slot: u32) -> SessionCounters {
-        self.row
-            .get(slot as usize)
+        self.map
+            .counter_at(self.base, slot)
             .map_or_else(SessionCounters::default, SlotCounters::load)
     }
 

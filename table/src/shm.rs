@@ -299,10 +299,30 @@ impl Mapping {
         &self.region::<Header>(0, 1)[0]
     }
 
-    /// All slots.
-    #[inline]
-    pub(crate) fn slots(&self) -> &[Slot] {
-        self.region(self.layout.slots_offset, self.layout.capacity as u64)
+    /// The `T` at `offset` bytes into the slot blocks, which hold a `T`
+    /// there by construction ([`crate::abi::Blocks`]).
+    #[inline(always)]
+    fn in_blocks<T>(&self, offset: u64) -> &T {
+        let at = self.layout.slots_offset + offset;
+        debug_assert!(at + size_of::<T>() as u64 <= self.layout.total_size);
+        debug_assert!((at as usize).is_multiple_of(align_of::<T>()));
+        // SAFETY: callers pass the offset of a slot or counter of a slot
+        // below the capacity, which `Blocks` places inside the slot region,
+        // aligned; the region lies inside the mapping (the layout was
+        // validated against its length); `T` is made of atomics (module
+        // comment), and the reference borrows `self`.
+        unsafe { &*self.base.as_ptr().add(at as usize).cast::<T>() }
+    }
+
+    /// Slot `i`, if below the capacity.
+    #[inline(always)]
+    pub(crate) fn slot(&self, i: u32) -> Option<&Slot> {
+        (i < self.layout.capacity).then(|| self.in_blocks(self.layout.blocks.slot_offset(i)))
+    }
+
+    /// Every slot with its index.
+    pub(crate) fn slots(&self) -> impl Iterator<Item = (u32, &Slot)> {
+        (0..self.layout.capacity).map(|i| (i, self.in_blocks(self.layout.blocks.slot_offset(i))))
     }
 
     /// The Ns counters, one per slot.
@@ -337,13 +357,24 @@ impl Mapping {
         self.region(self.layout.baselines_offset, self.layout.capacity as u64)
     }
 
-    /// Worker `w`'s counters, one per slot.
-    #[inline]
-    pub(crate) fn counters(&self, w: u32) -> &[SlotCounters] {
+    /// Worker `w`'s counters for slot `i`, if both are in range.
+    #[inline(always)]
+    pub(crate) fn counter(&self, w: u32, i: u32) -> Option<&SlotCounters> {
         let l = &self.layout;
-        assert!(w < l.workers, "worker out of range");
-        let row = l.capacity as u64 * size_of::<SlotCounters>() as u64;
-        self.region(l.counters_offset + w as u64 * row, l.capacity as u64)
+        (i < l.capacity && w < l.workers).then(|| self.in_blocks(l.blocks.counter_offset(w, i)))
+    }
+
+    /// [`Mapping::counter`] with `base` = `Blocks::counters_base(w)` from
+    /// [`Mapping::counters_base`], for a worker that looks up many.
+    #[inline(always)]
+    pub(crate) fn counter_at(&self, base: CountersBase, i: u32) -> Option<&SlotCounters> {
+        let l = &self.layout;
+        (i < l.capacity).then(|| self.in_blocks(l.blocks.counter_from(base.0, i)))
+    }
+
+    /// Worker `w`'s [`CountersBase`], if in range.
+    pub(crate) fn counters_base(&self, w: u32) -> Option<CountersBase> {
+        (w < self.layout.workers).then(|| CountersBase(self.layout.blocks.counters_base(w)))
     }
 
     /// Every worker's drop counters.
@@ -358,6 +389,10 @@ impl Mapping {
         self.region(self.layout.changes_offset, crate::abi::CHANGE_RING as u64)
     }
 }
+
+/// Where one worker's counter run starts in each block (checked in range).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CountersBase(u64);
 
 impl Drop for Mapping {
     fn drop(&mut self) {

@@ -157,16 +157,93 @@ fn layout_sizes_and_alignment() {
         l.v6_index_offset[0],
         l.v6_index_offset[1],
         l.baselines_offset,
-        l.counters_offset,
         l.drops_offset,
         l.total_size,
     ];
     assert!(offs.windows(2).all(|w| w[0] < w[1]));
     assert!(offs.iter().all(|o| o % abi::REGION_ALIGN == 0));
     assert_eq!(l.slots_offset, 4096);
-    assert_eq!(l.ns_offset - l.slots_offset, 128 << 20);
+    // 4 workers: 16 slots (2 KiB) and 4 runs of 8 counter lines fill a page.
+    assert_eq!(
+        l.blocks,
+        abi::Blocks {
+            slots: 16,
+            bytes: 4096,
+            run: 512,
+            recip: 1 << 28,
+            slot_gap: 2048,
+            counter_gap: 4096 - 512,
+        }
+    );
+    assert_eq!(l.ns_offset - l.slots_offset, (1 << 20) / 16 * 4096);
     assert_eq!(l.v4_index_offset[1] - l.v4_index_offset[0], 16 << 20);
-    assert_eq!(l.drops_offset - l.counters_offset, 4 * (32 << 20));
+    assert_eq!(l.drops_offset - l.baselines_offset, 32 << 20);
+}
+
+/// Every slot and every worker's counter line for it lie in one block
+/// page, apart from all others, and only that worker's counters share the
+/// line.
+#[test]
+fn slot_blocks_keep_slot_and_counters_in_one_page() {
+    for workers in [1, 2, 3, 4, 7, 16, 62, 63, 100, abi::MAX_WORKERS] {
+        let b = abi::Blocks::new(workers);
+        assert!((1..=32).contains(&b.slots), "{workers}: {b:?}");
+        assert_eq!(b.bytes % abi::BLOCK_BYTES, 0);
+        if workers <= 62 {
+            assert_eq!(b.bytes, abi::BLOCK_BYTES, "{workers} workers fit a page");
+        }
+        // The largest block count: no more slots fit.
+        let used = |g: u32| g * 128 + workers * (g * 32).div_ceil(64) * 64;
+        assert!(used(b.slots) <= b.bytes);
+        assert!(b.slots == 32 || used(b.slots + 1) > b.bytes);
+        let cap = 3 * b.slots + 1;
+        let mut owner = std::collections::HashMap::new();
+        for slot in 0..cap {
+            let so = b.slot_offset(slot);
+            let (blk, k) = b.locate(slot);
+            assert_eq!(so, blk * u64::from(b.bytes) + u64::from(k) * 128);
+            assert_eq!(so % 64, 0);
+            let page = so / u64::from(b.bytes);
+            assert_eq!(page, u64::from(slot / b.slots));
+            for line in [so / 64, so / 64 + 1] {
+                assert_eq!(owner.insert(line, (u32::MAX, slot)), None, "{workers}");
+            }
+            let mut ws = vec![0, workers / 2, workers - 1];
+            ws.dedup();
+            for w in ws {
+                let co = b.counter_offset(w, slot);
+                let run = u64::from(b.slots) * 128 + u64::from(w * b.run);
+                assert_eq!(co, blk * u64::from(b.bytes) + run + u64::from(k) * 32);
+                assert_eq!(co % 32, 0);
+                assert_eq!(co / u64::from(b.bytes), page, "{workers} {w} {slot}");
+                let prev = owner.insert(co / 64, (w, slot));
+                assert!(prev.is_none_or(|(pw, ps)| pw == w && ps != slot));
+            }
+            assert!(b.counter_offset(workers - 1, slot) + 32 <= (page + 1) * u64::from(b.bytes));
+        }
+        assert!(b.region_bytes(cap) >= b.slot_offset(cap - 1) + 128);
+    }
+}
+
+/// `Blocks::locate` multiplies by a reciprocal; it must divide exactly
+/// over the whole slot range.
+#[test]
+fn slot_block_division_is_exact() {
+    for g in 1..=32u32 {
+        let b = abi::Blocks {
+            recip: (1u64 << 32).div_ceil(u64::from(g)),
+            ..abi::Blocks::new(1)
+        };
+        let top = abi::MAX_CAPACITY;
+        let near = |m: u32| [m.saturating_sub(1), m, m + 1];
+        let samples = (0..top / g)
+            .step_by(997)
+            .chain(top / g - 64..=top / g)
+            .flat_map(|q| near(q * g));
+        for slot in samples.filter(|&s| s < top) {
+            assert_eq!(b.block(slot), u64::from(slot / g), "{g} {slot}");
+        }
+    }
 }
 
 #[test]
@@ -205,7 +282,7 @@ fn layout_rejects_bad_dimensions() {
 #[test]
 fn layout_hash_is_stable() {
     assert_eq!(
-        LAYOUT_HASH, 0xeaab_169e_6f23_ca53,
+        LAYOUT_HASH, 0x7ff1_c012_155e_4d20,
         "layout hash {LAYOUT_HASH:#018x}"
     );
 }

@@ -267,10 +267,10 @@ impl TableWriter {
             recovered: Vec::new(),
         };
         let mut published = 0;
-        for (i, slot) in w.map.slots().iter().enumerate() {
+        for (i, slot) in w.map.slots() {
             if slot.seq.load(R) & 1 != 0 {
                 slot.write(|s| s.state.store(state::FREE, R));
-                w.recovered.push(i as u32);
+                w.recovered.push(i);
             } else if slot.state.load(R) == state::UP {
                 published += 1;
             }
@@ -357,18 +357,15 @@ impl TableWriter {
     }
 
     fn slot(&self, slot: u32) -> Result<&Slot, TableError> {
-        self.map
-            .slots()
-            .get(slot as usize)
-            .ok_or(TableError::SlotOutOfRange {
-                slot,
-                capacity: self.capacity(),
-            })
+        self.map.slot(slot).ok_or(TableError::SlotOutOfRange {
+            slot,
+            capacity: self.capacity(),
+        })
     }
 
     /// The session published at `slot`, if any.
     pub fn get(&self, slot: u32) -> Option<SessionEntry> {
-        let s = self.map.slots().get(slot as usize)?;
+        let s = self.map.slot(slot)?;
         let session = s.read_own(slot)?;
         Some(SessionEntry {
             session,
@@ -378,8 +375,8 @@ impl TableWriter {
 
     /// Every published session, in slot order (for reconciliation).
     pub fn iter_published(&self) -> impl Iterator<Item = SessionEntry> + '_ {
-        self.map.slots().iter().enumerate().filter_map(|(i, s)| {
-            let session = s.read_own(i as u32)?;
+        self.map.slots().filter_map(|(i, s)| {
+            let session = s.read_own(i)?;
             Some(SessionEntry {
                 session,
                 cookie: s.cookie.load(R),
@@ -393,7 +390,7 @@ impl TableWriter {
         let key = u32::from(addr);
         let home = abi::v4_home(key, idx.len().trailing_zeros());
         index::lookup(idx, home, key, |slot| {
-            let s = self.map.slots().get(slot as usize)?;
+            let s = self.map.slot(slot)?;
             (s.own_v4() == Some(key)).then_some(slot)
         })
     }
@@ -404,7 +401,7 @@ impl TableWriter {
         let k = v6_key(&prefix);
         let home = abi::v6_home(k, idx.len().trailing_zeros());
         index::lookup(idx, home, abi::v6_fingerprint(k), |slot| {
-            let s = self.map.slots().get(slot as usize)?;
+            let s = self.map.slot(slot)?;
             (s.own_v6() == Some(k)).then_some(slot)
         })
     }
@@ -553,7 +550,7 @@ impl TableWriter {
     pub fn read_counters_raw(&self, slot: u32) -> SessionCounters {
         let mut sum = SessionCounters::default();
         for w in 0..self.workers() {
-            if let Some(c) = self.map.counters(w).get(slot as usize) {
+            if let Some(c) = self.map.counter(w, slot) {
                 let c = c.load();
                 sum.up_packets = sum.up_packets.wrapping_add(c.up_packets);
                 sum.up_bytes = sum.up_bytes.wrapping_add(c.up_bytes);
@@ -669,8 +666,8 @@ impl TableWriter {
         }
         let bits = idx.len().trailing_zeros();
         let mut live = 0;
-        for (i, s) in self.map.slots().iter().enumerate() {
-            let Some(s) = s.read_own(i as u32) else {
+        for (i, s) in self.map.slots() {
+            let Some(s) = s.read_own(i) else {
                 continue;
             };
             let k = match fam {
@@ -679,7 +676,7 @@ impl TableWriter {
             };
             if let Some(k) = k {
                 let (home, key) = Self::place(fam, k, bits);
-                if index::insert(idx, home, key, i as u32) != Inserted::Present {
+                if index::insert(idx, home, key, i) != Inserted::Present {
                     live += 1;
                 }
             }
@@ -724,7 +721,7 @@ impl fmt::Debug for TableWriter {
 impl TableWriter {
     /// Test hook: leaves `slot` as a crashed writer would, mid-update.
     pub(crate) fn simulate_crash_mid_write(&mut self, slot: u32) {
-        if let Some(s) = self.map.slots().get(slot as usize) {
+        if let Some(s) = self.map.slot(slot) {
             s.seq.fetch_or(1, R);
         }
     }
