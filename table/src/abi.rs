@@ -728,13 +728,25 @@ impl Layout {
 
 /// The outcome of one seqlock read of a slot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SlotRead {
+pub enum SlotRead<S = crate::Session> {
     /// A consistent copy of an up session.
-    Up(crate::Session),
+    Up(S),
     /// The slot is free.
     Free,
     /// The writer was changing the slot; try again.
     Busy,
+}
+
+/// `read` up to [`READ_RETRIES`] times while the writer is busy.
+#[inline(always)]
+fn retry<S>(mut read: impl FnMut() -> SlotRead<S>) -> SlotRead<S> {
+    for _ in 0..READ_RETRIES {
+        match read() {
+            SlotRead::Busy => core::hint::spin_loop(),
+            done => return done,
+        }
+    }
+    SlotRead::Busy
 }
 
 #[inline]
@@ -759,6 +771,67 @@ impl Slot {
     /// it the read touches the slot's first cache line alone.
     #[inline(always)]
     fn try_read_with<const TEMPLATE: bool>(&self, index: u32) -> SlotRead {
+        self.try_read_as(|fl| {
+            let r = Ordering::Relaxed;
+            let mut template = [0u8; TEMPLATE_MAX];
+            if TEMPLATE {
+                for (chunk, word) in template.chunks_exact_mut(8).zip(&self.template) {
+                    chunk.copy_from_slice(&word.load(r).to_ne_bytes());
+                }
+            }
+            crate::Session {
+                slot: index,
+                our_tunnel_id: self.our_tunnel_id.load(r),
+                our_session_id: self.our_session_id.load(r),
+                peer_tunnel_id: self.peer_tunnel_id.load(r),
+                peer_session_id: self.peer_session_id.load(r),
+                peer_addr: v4_from_wire(self.peer_addr.load(r)),
+                peer_port: self.peer_port.load(r),
+                subscriber_v4: (fl & flags::HAS_V4 != 0)
+                    .then(|| v4_from_wire(self.subscriber_v4.load(r))),
+                subscriber_v6_prefix: (fl & flags::HAS_V6 != 0)
+                    .then(|| self.subscriber_v6.load(r).to_ne_bytes()),
+                sequencing: fl & flags::SEQUENCING != 0,
+                mtu: self.mtu.load(r),
+                mss_clamp: self.mss_clamp.load(r),
+                template,
+                template_len: if TEMPLATE {
+                    self.template_len.load(r)
+                } else {
+                    0
+                },
+                l2tp_offset: self.l2tp_offset.load(r),
+            }
+        })
+    }
+
+    /// One seqlock read attempt of what decapsulation needs: the slot's
+    /// first cache line, and only the fields upstream checks.
+    #[inline(always)]
+    pub fn try_read_upstream(&self, index: u32) -> SlotRead<crate::UpstreamSession> {
+        self.try_read_as(|fl| {
+            let r = Ordering::Relaxed;
+            // Both addresses are loaded whatever the flags say: the same
+            // line, and a select instead of a branch per field.
+            let (v4, v6) = (self.subscriber_v4.load(r), self.subscriber_v6.load(r));
+            crate::UpstreamSession {
+                slot: index,
+                our_tunnel_id: self.our_tunnel_id.load(r),
+                our_session_id: self.our_session_id.load(r),
+                peer_addr: v4_from_wire(self.peer_addr.load(r)),
+                peer_port: self.peer_port.load(r),
+                subscriber_v4: (fl & flags::HAS_V4 != 0).then_some(v4_from_wire(v4)),
+                subscriber_v6_prefix: (fl & flags::HAS_V6 != 0).then_some(v6.to_ne_bytes()),
+                mss_clamp: self.mss_clamp.load(r),
+            }
+        })
+    }
+
+    /// The seqlock protocol around `copy` (given the flags word): `seq`
+    /// even before, the relaxed copies, an Acquire fence, `seq` unchanged
+    /// after.
+    #[inline(always)]
+    fn try_read_as<S>(&self, copy: impl FnOnce(u8) -> S) -> SlotRead<S> {
         let r = Ordering::Relaxed;
         let s1 = self.seq.load(Ordering::Acquire);
         if s1 & 1 != 0 {
@@ -766,35 +839,7 @@ impl Slot {
         }
         let st = self.state.load(r);
         let fl = self.flags.load(r);
-        let mut template = [0u8; TEMPLATE_MAX];
-        if TEMPLATE {
-            for (chunk, word) in template.chunks_exact_mut(8).zip(&self.template) {
-                chunk.copy_from_slice(&word.load(r).to_ne_bytes());
-            }
-        }
-        let s = crate::Session {
-            slot: index,
-            our_tunnel_id: self.our_tunnel_id.load(r),
-            our_session_id: self.our_session_id.load(r),
-            peer_tunnel_id: self.peer_tunnel_id.load(r),
-            peer_session_id: self.peer_session_id.load(r),
-            peer_addr: v4_from_wire(self.peer_addr.load(r)),
-            peer_port: self.peer_port.load(r),
-            subscriber_v4: (fl & flags::HAS_V4 != 0)
-                .then(|| v4_from_wire(self.subscriber_v4.load(r))),
-            subscriber_v6_prefix: (fl & flags::HAS_V6 != 0)
-                .then(|| self.subscriber_v6.load(r).to_ne_bytes()),
-            sequencing: fl & flags::SEQUENCING != 0,
-            mtu: self.mtu.load(r),
-            mss_clamp: self.mss_clamp.load(r),
-            template,
-            template_len: if TEMPLATE {
-                self.template_len.load(r)
-            } else {
-                0
-            },
-            l2tp_offset: self.l2tp_offset.load(r),
-        };
+        let s = copy(fl);
         // Order the relaxed copies above before the re-check below.
         fence(Ordering::Acquire);
         if self.seq.load(r) != s1 {
@@ -814,22 +859,15 @@ impl Slot {
         self.read_with::<true>(index)
     }
 
-    /// [`Slot::read`] without the template (`template_len` 0): the
-    /// upstream lookup, which never encapsulates, reads one cache line.
+    /// [`Slot::try_read_upstream`], retried like [`Slot::read`].
     #[inline]
-    pub fn read_header(&self, index: u32) -> SlotRead {
-        self.read_with::<false>(index)
+    pub fn read_upstream(&self, index: u32) -> SlotRead<crate::UpstreamSession> {
+        retry(|| self.try_read_upstream(index))
     }
 
     #[inline(always)]
     fn read_with<const TEMPLATE: bool>(&self, index: u32) -> SlotRead {
-        for _ in 0..READ_RETRIES {
-            match self.try_read_with::<TEMPLATE>(index) {
-                SlotRead::Busy => core::hint::spin_loop(),
-                done => return done,
-            }
-        }
-        SlotRead::Busy
+        retry(|| self.try_read_with::<TEMPLATE>(index))
     }
 
     /// The writer's own copy (no seqlock: only the single writer stores).

@@ -87,18 +87,54 @@ pub struct Session {
     pub l2tp_offset: u8,
 }
 
+/// The part of a [`Session`] that upstream decapsulation checks, all in the
+/// slot's first cache line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UpstreamSession {
+    /// Its slot index.
+    pub slot: u32,
+    /// Our tunnel ID.
+    pub our_tunnel_id: u16,
+    /// Our session ID.
+    pub our_session_id: u16,
+    /// The LAC's address (upstream source check).
+    pub peer_addr: Ipv4Addr,
+    /// The LAC's UDP port.
+    pub peer_port: u16,
+    /// The subscriber's IPv4 address (anti-spoofing).
+    pub subscriber_v4: Option<Ipv4Addr>,
+    /// The subscriber's IPv6 /64 (anti-spoofing).
+    pub subscriber_v6_prefix: Option<[u8; 8]>,
+    /// Clamp TCP MSS on SYNs to this value (0: no clamping).
+    pub mss_clamp: u16,
+}
+
+impl From<&Session> for UpstreamSession {
+    fn from(s: &Session) -> Self {
+        UpstreamSession {
+            slot: s.slot,
+            our_tunnel_id: s.our_tunnel_id,
+            our_session_id: s.our_session_id,
+            peer_addr: s.peer_addr,
+            peer_port: s.peer_port,
+            subscriber_v4: s.subscriber_v4,
+            subscriber_v6_prefix: s.subscriber_v6_prefix,
+            mss_clamp: s.mss_clamp,
+        }
+    }
+}
+
 /// What the pipeline asks of the table. Lookups return a snapshot, copied
 /// under the slot's seqlock, of a session that is up; `None` otherwise.
 pub trait SessionLookup {
     /// Upstream: the session at `slot` (see [`slot_index`]).
     fn by_slot(&self, slot: u32) -> Option<Session>;
-    /// Upstream's lookup: [`SessionLookup::by_slot`], except that the
-    /// template may be left out (zeroed, `template_len` 0), since
-    /// decapsulation never reads it; the shared table then reads one cache
-    /// line instead of two.
+    /// Upstream's lookup: [`SessionLookup::by_slot`], reduced to what
+    /// decapsulation checks; the shared table reads one cache line and
+    /// copies only those fields.
     #[inline]
-    fn by_slot_upstream(&self, slot: u32) -> Option<Session> {
-        self.by_slot(slot)
+    fn by_slot_upstream(&self, slot: u32) -> Option<UpstreamSession> {
+        self.by_slot(slot).map(|s| UpstreamSession::from(&s))
     }
     /// Downstream: the session whose subscriber address is `dst`.
     fn by_ipv4(&self, dst: Ipv4Addr) -> Option<Session>;

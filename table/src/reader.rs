@@ -3,7 +3,7 @@
 use crate::abi::{self, DropCounters, SlotCounters, SlotRead, DROP_REASONS};
 use crate::index;
 use crate::shm::{prefetch, CountersBase, Mapping};
-use crate::{Session, SessionCounters, SessionLookup};
+use crate::{Session, SessionCounters, SessionLookup, UpstreamSession};
 use core::fmt;
 use core::net::Ipv4Addr;
 use std::fs::File;
@@ -199,7 +199,7 @@ impl TableReader {
     }
 
     #[inline]
-    fn count_busy(&self, read: SlotRead) -> Option<Session> {
+    fn count_busy<S>(&self, read: SlotRead<S>) -> Option<S> {
         match read {
             SlotRead::Up(s) => Some(s),
             SlotRead::Free => None,
@@ -218,8 +218,8 @@ impl SessionLookup for TableReader {
     }
 
     #[inline]
-    fn by_slot_upstream(&self, slot: u32) -> Option<Session> {
-        self.count_busy(self.map.slot(slot)?.read_header(slot))
+    fn by_slot_upstream(&self, slot: u32) -> Option<UpstreamSession> {
+        self.count_busy(self.map.slot(slot)?.read_upstream(slot))
     }
 
     #[inline]

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::vec;
 use std::vec::Vec;
 
-use l2tpx_table::{slot_index, Session, SessionLookup};
+use l2tpx_table::{slot_index, Session, SessionLookup, UpstreamSession};
 use l2tpx_wire::ethernet::{self, EtherType, EthernetAddress, VlanTag};
 use l2tpx_wire::ipv4::{self, IpProtocol};
 use l2tpx_wire::l2tp::{HeaderRepr, Sequence};
@@ -121,6 +121,13 @@ impl SessionLookup for MockTable {
     #[inline(never)]
     fn by_slot(&self, slot: u32) -> Option<Session> {
         self.up(self.slots.get(&slot))
+    }
+    #[inline(never)]
+    fn by_slot_upstream(&self, slot: u32) -> Option<UpstreamSession> {
+        match self.sessions.get(*self.slots.get(&slot)?) {
+            Some((s, true)) => Some(UpstreamSession::from(s)),
+            _ => None,
+        }
     }
     #[inline(never)]
     fn by_ipv4(&self, dst: Ipv4Addr) -> Option<Session> {

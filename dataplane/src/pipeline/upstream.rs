@@ -242,7 +242,7 @@ fn inner_v4(
     pkt: &mut [u8],
     start: usize,
     end: usize,
-    sess: &l2tpx_table::Session,
+    sess: &l2tpx_table::UpstreamSession,
 ) -> Result<usize, Verdict> {
     let ip = pkt.get_mut(start..end).ok_or(drop(D::Malformed))?;
     let [vihl, _, tl0, tl1, _, _, fo0, fo1, ttl, proto, _, _, s0, s1, s2, s3, ..] = *ip else {
@@ -294,7 +294,7 @@ fn inner_v6(
     pkt: &mut [u8],
     start: usize,
     end: usize,
-    sess: &l2tpx_table::Session,
+    sess: &l2tpx_table::UpstreamSession,
 ) -> Result<usize, Verdict> {
     let ip = pkt.get_mut(start..end).ok_or(drop(D::Malformed))?;
     let Some(h) = ip.first_chunk::<40>() else {
