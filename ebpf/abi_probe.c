@@ -52,6 +52,13 @@ int main(void)
 	CONST_USIZE("V6_KEY_ALIGN", _Alignof(struct l2tpx_v6_key));
 	CONST_USIZE("V6_KEY_OFF_PREFIX", offsetof(struct l2tpx_v6_key, prefix));
 
+	CONST_USIZE("META_SIZE", sizeof(struct l2tpx_meta));
+	CONST_USIZE("META_ALIGN", _Alignof(struct l2tpx_meta));
+	CONST_USIZE("META_OFF_SLOT", offsetof(struct l2tpx_meta, slot));
+	CONST_USIZE("META_OFF_CHECK", offsetof(struct l2tpx_meta, check));
+	CONST_U32("META_MAGIC_V4", L2TPX_META_MAGIC_V4);
+	CONST_U32("META_MAGIC_V6", L2TPX_META_MAGIC_V6);
+
 	CONST_USIZE("V4_KEY_SIZE", sizeof(__be32));
 	CONST_USIZE("SLOT_SIZE", sizeof(__u32));
 	CONST_USIZE("COUNTER_VALUE_SIZE", sizeof(__u64));

@@ -10,7 +10,9 @@
  *
  * core_steer (core interface) sends packets whose destination is a
  * subscriber (an IPv4 address in subs_v4, an IPv6 /64 in subs_v6) to the
- * AF_XDP socket of the receiving queue; everything else goes to the kernel.
+ * AF_XDP socket of the receiving queue, with the subscriber's session slot
+ * in the frame's metadata (struct l2tpx_meta); everything else goes to the
+ * kernel.
  *
  * Verdicts. Neither program ever drops: anything it does not steer goes to
  * the kernel with XDP_PASS, and every exit bumps exactly one counter
@@ -142,6 +144,25 @@ static __always_inline int core_bad(int rc)
 	return count(L2TPX_CNT_CORE_PASS_MALFORMED, L2TPX_BAD_ACTION);
 }
 
+/*
+ * Puts the subscriber's slot in front of the packet (struct l2tpx_meta) for
+ * the worker, which then reads the session without the table's address
+ * index. A driver without metadata support refuses the adjustment: the
+ * frame goes without, and the worker falls back to the index.
+ */
+static __always_inline void put_meta(struct xdp_md *ctx, __u32 slot, __u32 check)
+{
+	struct l2tpx_meta *meta;
+
+	if (bpf_xdp_adjust_meta(ctx, -(int)sizeof(*meta)))
+		return;
+	meta = (void *)(long)ctx->data_meta;
+	if ((void *)(meta + 1) > (void *)(long)ctx->data)
+		return;
+	meta->slot = slot;
+	meta->check = check;
+}
+
 static __always_inline int core_steer_frame(struct xdp_md *ctx)
 {
 	struct frame f = frame_of(ctx);
@@ -162,6 +183,7 @@ static __always_inline int core_steer_frame(struct xdp_md *ctx)
 		slot = bpf_map_lookup_elem(&L2TPX_MAP_SUBS_V4, &ip.daddr);
 		if (!slot)
 			return count(L2TPX_CNT_CORE_PASS_V4_MISS, XDP_PASS);
+		put_meta(ctx, *slot, L2TPX_META_MAGIC_V4 ^ (__u32)ip.daddr);
 		return redirect_xsk(&L2TPX_MAP_XSKS_CORE, ctx->rx_queue_index,
 				    L2TPX_CNT_CORE_REDIRECT_V4, L2TPX_CNT_CORE_PASS_NO_XSK);
 	}
@@ -169,7 +191,7 @@ static __always_inline int core_steer_frame(struct xdp_md *ctx)
 	if (l2.proto == ETH_P_IPV6) {
 		struct ipv6hdr *ip6;
 		struct l2tpx_v6_key key;
-		__u32 *slot;
+		__u32 *slot, half[2];
 
 		rc = parse_ipv6(&f, l2.l3_off, &ip6);
 		if (rc)
@@ -178,6 +200,8 @@ static __always_inline int core_steer_frame(struct xdp_md *ctx)
 		slot = bpf_map_lookup_elem(&L2TPX_MAP_SUBS_V6, &key);
 		if (!slot)
 			return count(L2TPX_CNT_CORE_PASS_V6_MISS, XDP_PASS);
+		__builtin_memcpy(half, key.prefix, sizeof(half));
+		put_meta(ctx, *slot, L2TPX_META_MAGIC_V6 ^ half[0] ^ half[1]);
 		return redirect_xsk(&L2TPX_MAP_XSKS_CORE, ctx->rx_queue_index,
 				    L2TPX_CNT_CORE_REDIRECT_V6, L2TPX_CNT_CORE_PASS_NO_XSK);
 	}

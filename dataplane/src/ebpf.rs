@@ -6,7 +6,7 @@
 //!   interface ([`Side`]), puts AF_XDP sockets in the XSKMAPs, keeps the
 //!   subscriber maps (the XDP-side steering filter; the session table proper
 //!   lives in shared memory) and reads the per-CPU [`Counters`].
-//! - [`Config`], [`V6Key`] and [`Counter`] mirror the C header. They are
+//! - [`Config`], [`V6Key`], [`Meta`] and [`Counter`] mirror the C header. They are
 //!   checked at compile time against constants that `build.rs` obtains by
 //!   compiling `ebpf/abi_probe.c` with the host compiler: sizes, alignments,
 //!   field offsets, counter names and indices. A mismatch fails the build.
@@ -104,6 +104,94 @@ impl From<Ipv6Addr> for V6Key {
         let mut prefix = [0; 8];
         prefix.copy_from_slice(&o[..8]);
         V6Key { prefix }
+    }
+}
+
+/// `struct l2tpx_meta`: what `core_steer` writes into a steered frame's
+/// XDP metadata, right in front of the packet. `slot` is the subscriber
+/// map's value (a hint the worker verifies against the table); `check`
+/// ties the struct to the packet's destination, so that stale bytes in the
+/// headroom, or a driver that gives no metadata, read as "no hint".
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Meta {
+    /// The session slot of the destination subscriber.
+    pub slot: u32,
+    /// `L2TPX_META_MAGIC_V4 ^ dst` or `L2TPX_META_MAGIC_V6 ^ both halves
+    /// of the /64`, words in host byte order.
+    pub check: u32,
+}
+
+/// Bytes of [`Meta`] in front of a steered packet.
+pub const META_LEN: usize = c::META_SIZE;
+
+impl Meta {
+    /// The check word for an IPv4 destination (header bytes).
+    #[inline(always)]
+    pub const fn check_v4(dst: [u8; 4]) -> u32 {
+        c::META_MAGIC_V4 ^ u32::from_ne_bytes(dst)
+    }
+
+    /// The check word for an IPv6 destination (its first 8 bytes count).
+    #[inline(always)]
+    pub const fn check_v6(dst: &[u8; 16]) -> u32 {
+        let [a, b, c0, d, e, f, g, h, ..] = *dst;
+        c::META_MAGIC_V6 ^ u32::from_ne_bytes([a, b, c0, d]) ^ u32::from_ne_bytes([e, f, g, h])
+    }
+
+    /// The metadata `core_steer` writes for a packet to IPv4 `dst`.
+    pub const fn v4(slot: u32, dst: [u8; 4]) -> Meta {
+        Meta {
+            slot,
+            check: Meta::check_v4(dst),
+        }
+    }
+
+    /// The metadata `core_steer` writes for a packet to IPv6 `dst`.
+    pub const fn v6(slot: u32, dst: &[u8; 16]) -> Meta {
+        Meta {
+            slot,
+            check: Meta::check_v6(dst),
+        }
+    }
+
+    /// The struct as it lies in memory.
+    pub fn to_bytes(self) -> [u8; META_LEN] {
+        let mut b = [0; META_LEN];
+        b[c::META_OFF_SLOT..c::META_OFF_SLOT + 4].copy_from_slice(&self.slot.to_ne_bytes());
+        b[c::META_OFF_CHECK..c::META_OFF_CHECK + 4].copy_from_slice(&self.check.to_ne_bytes());
+        b
+    }
+
+    /// The [`META_LEN`] bytes in front of `offset` in `buf`, if there are
+    /// that many (whatever they hold: compare `check` before trusting).
+    #[inline(always)]
+    pub fn before(buf: &[u8], offset: usize) -> Option<Meta> {
+        let b: &[u8; META_LEN] = buf
+            .get(offset.checked_sub(META_LEN)?..offset)?
+            .try_into()
+            .ok()?;
+        let w = |at: usize| u32::from_ne_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]);
+        Some(Meta {
+            slot: w(c::META_OFF_SLOT),
+            check: w(c::META_OFF_CHECK),
+        })
+    }
+
+    /// The slot hint for a packet to IPv4 `dst` starting at `offset`.
+    #[inline(always)]
+    pub fn hint_v4(buf: &[u8], offset: usize, dst: [u8; 4]) -> Option<u32> {
+        Meta::before(buf, offset)
+            .filter(|m| m.check == Meta::check_v4(dst))
+            .map(|m| m.slot)
+    }
+
+    /// The slot hint for a packet to IPv6 `dst` starting at `offset`.
+    #[inline(always)]
+    pub fn hint_v6(buf: &[u8], offset: usize, dst: &[u8; 16]) -> Option<u32> {
+        Meta::before(buf, offset)
+            .filter(|m| m.check == Meta::check_v6(dst))
+            .map(|m| m.slot)
     }
 }
 
@@ -248,6 +336,10 @@ const _: () = {
     assert!(size_of::<V6Key>() == c::V6_KEY_SIZE, "V6Key size");
     assert!(align_of::<V6Key>() == c::V6_KEY_ALIGN, "V6Key alignment");
     assert!(offset_of!(V6Key, prefix) == c::V6_KEY_OFF_PREFIX);
+    assert!(size_of::<Meta>() == c::META_SIZE, "Meta size");
+    assert!(align_of::<Meta>() == c::META_ALIGN, "Meta alignment");
+    assert!(offset_of!(Meta, slot) == c::META_OFF_SLOT);
+    assert!(offset_of!(Meta, check) == c::META_OFF_CHECK);
     assert!(size_of::<u32>() == c::V4_KEY_SIZE, "subs_v4 key");
     assert!(size_of::<u32>() == c::SLOT_SIZE, "subscriber value");
     assert!(size_of::<u64>() == c::COUNTER_VALUE_SIZE, "counter value");
@@ -698,6 +790,30 @@ impl Steering {
         };
         let result = prog.test_run(opts).map_err(prog_err(name))?;
         Ok(XdpAction::from(result.return_value))
+    }
+
+    /// [`Steering::test_run`] that also returns the frame as the program
+    /// left it, its XDP metadata in front: the output is longer than
+    /// `frame` by the metadata's length.
+    pub fn test_run_output(&self, side: Side, frame: &[u8]) -> Result<(XdpAction, Vec<u8>), Error> {
+        let name = side.program_name();
+        let prog: &Xdp = self
+            .ebpf
+            .program(name)
+            .ok_or(Error::Missing(name))?
+            .try_into()
+            .map_err(prog_err(name))?;
+        // The kernel returns metadata and packet together.
+        let mut out = vec![0u8; frame.len() + 64];
+        let opts = TestRunOptions {
+            data_in: Some(frame),
+            data_out: Some(&mut out),
+            repeat: 1,
+            ..TestRunOptions::default()
+        };
+        let result = prog.test_run(opts).map_err(prog_err(name))?;
+        out.truncate(result.data_size_out as usize);
+        Ok((XdpAction::from(result.return_value), out))
     }
 
     fn xdp_mut(&mut self, side: Side) -> Result<&mut Xdp, Error> {

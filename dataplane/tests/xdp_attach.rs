@@ -2,7 +2,8 @@
 //! namespace (unshared by its own thread, so the host's interfaces are never
 //! touched and everything vanishes with the thread): driver mode on veth,
 //! the generic-mode fallback on a dummy device, and a live path where a
-//! frame sent into a veth lands in an AF_XDP socket bound to its peer.
+//! frame sent into a veth lands in an AF_XDP socket bound to its peer
+//! (a core-side one with its slot in the XDP metadata in front of it).
 //!
 //! Needs root, BPF, `ip` (iproute2) and AF_XDP; without them each test
 //! prints `SKIP ...: reason` and returns.
@@ -16,7 +17,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::*;
-use l2tpx_dataplane::ebpf::{AttachMode, Counter as C, Error, Side, Steering};
+use l2tpx_dataplane::ebpf::{AttachMode, Counter as C, Error, Meta, Side, Steering, META_LEN};
 
 /// Runs `f` on a thread of its own in a fresh network namespace, or prints
 /// why it cannot and returns None.
@@ -201,7 +202,19 @@ fn live_frames_reach_the_bound_xsk() {
         };
         let down = core_v4(None, &spec);
         send_raw("core1", &down);
-        assert_eq!(core.recv(wait).as_deref(), Some(&down[..]));
+        // With the slot in the XDP metadata right in front of the data:
+        // copy mode delivers it into the UMEM chunk.
+        let (meta, data) = core.recv_with_headroom(wait, META_LEN).unwrap();
+        assert_eq!(data, down);
+        assert_eq!(meta, Meta::v4(3, SUB_IP.octets()).to_bytes());
+        // IPv6 likewise, with the /64's slot.
+        let sub6: std::net::Ipv6Addr = "2001:db8:100:1::1".parse().unwrap();
+        s.insert_subscriber_v6(sub6, 0x1_0005).unwrap();
+        let down6 = core_v6(None, sub6);
+        send_raw("core1", &down6);
+        let (meta, data) = core.recv_with_headroom(wait, META_LEN).unwrap();
+        assert_eq!(data, down6);
+        assert_eq!(meta, Meta::v6(0x1_0005, &sub6.octets()).to_bytes());
         let other = core_v4(
             None,
             &Ipv4Spec {
@@ -217,6 +230,7 @@ fn live_frames_reach_the_bound_xsk() {
         assert_eq!(d(C::L2tpRedirectV4), 1);
         assert_eq!(d(C::L2tpPassPppControl), 1);
         assert_eq!(d(C::CoreRedirectV4), 1);
+        assert_eq!(d(C::CoreRedirectV6), 1);
         assert_eq!(d(C::CorePassV4Miss), 1);
         assert_eq!(d(C::L2tpPassNoXsk) + d(C::CorePassNoXsk), 0);
     });

@@ -12,7 +12,7 @@ mod common;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use common::*;
-use l2tpx_dataplane::ebpf::{Config, Counter as C, Side, Steering, XdpAction as A};
+use l2tpx_dataplane::ebpf::{Config, Counter as C, Meta, Side, Steering, XdpAction as A, META_LEN};
 use l2tpx_wire::ipv4::IpProtocol;
 
 /// The access-side table, as it reads with an XSK in queue 0's entry.
@@ -842,6 +842,82 @@ fn core_steer_fixture_table() {
 
     s.clear_xsk(Side::Core, 0).unwrap();
     run_table(&s, Side::Core, &without_xsk(&cases, C::CorePassNoXsk));
+}
+
+/// The destination of a core-side frame (after an optional tag): IPv4 as
+/// its 4 bytes, IPv6 as 16.
+fn frame_dst(f: &[u8]) -> Option<Vec<u8>> {
+    let l3 = if f.get(12..14)? == [0x81, 0x00] {
+        18
+    } else {
+        14
+    };
+    match f.get(l3 - 2..l3)? {
+        [0x08, 0x00] => f.get(l3 + 16..l3 + 20).map(<[u8]>::to_vec),
+        [0x86, 0xdd] => f.get(l3 + 24..l3 + 40).map(<[u8]>::to_vec),
+        _ => None,
+    }
+}
+
+/// Every core row again, now reading what the program leaves in front of
+/// the packet: a redirect carries `struct l2tpx_meta` with the subscriber's
+/// slot (7 for IPv4, 9 for the /64) and the check word of its destination;
+/// a pass carries no metadata. The packet itself is never changed.
+#[test]
+fn core_steer_puts_the_slot_in_the_metadata() {
+    let Some(mut s) = load_or_skip("core_steer_puts_the_slot_in_the_metadata") else {
+        return;
+    };
+    with_subscribers(&mut s);
+    let xsk = Xsk::new().expect("AF_XDP socket");
+    s.set_xsk(Side::Core, 0, &xsk).unwrap();
+    let mut redirects = 0;
+    for c in core_cases() {
+        let (action, out) = s.test_run_output(Side::Core, &c.frame).unwrap();
+        assert_eq!(action, c.action, "{}", c.name);
+        assert!(out.len() >= c.frame.len(), "{}", c.name);
+        let (meta, pkt) = out.split_at(out.len() - c.frame.len());
+        assert_eq!(pkt, &c.frame[..], "{}: packet changed", c.name);
+        if action != A::Redirect {
+            assert!(meta.is_empty(), "{}: metadata {meta:02x?}", c.name);
+            continue;
+        }
+        redirects += 1;
+        let dst = frame_dst(&c.frame).unwrap();
+        let want = match dst.len() {
+            4 => Meta::v4(7, dst[..].try_into().unwrap()),
+            _ => Meta::v6(9, dst[..].try_into().unwrap()),
+        };
+        assert_eq!(meta.len(), META_LEN, "{}", c.name);
+        assert_eq!(meta, &want.to_bytes()[..], "{}", c.name);
+        // What the worker reads back from a UMEM chunk laid out this way.
+        let hint = match dst.len() {
+            4 => Meta::hint_v4(&out, META_LEN, dst[..].try_into().unwrap()),
+            _ => Meta::hint_v6(&out, META_LEN, dst[..].try_into().unwrap()),
+        };
+        assert_eq!(hint, Some(want.slot), "{}", c.name);
+    }
+    assert_eq!(redirects, 7);
+
+    // A moved subscriber: the next packet carries the new slot.
+    s.insert_subscriber_v4(SUB_IP, 0xfffe).unwrap();
+    let to_sub = core_v4(
+        None,
+        &Ipv4Spec {
+            src: SERVER_IP,
+            dst: SUB_IP,
+            ..Ipv4Spec::default()
+        },
+    );
+    let (_, out) = s.test_run_output(Side::Core, &to_sub).unwrap();
+    assert_eq!(Meta::hint_v4(&out, META_LEN, SUB_IP.octets()), Some(0xfffe));
+    // Another destination's check word does not match.
+    assert_eq!(Meta::hint_v4(&out, META_LEN, [198, 18, 1, 2]), None);
+
+    // Without a socket the frame passes; the metadata it got is harmless.
+    s.clear_xsk(Side::Core, 0).unwrap();
+    let (action, _) = s.test_run_output(Side::Core, &to_sub).unwrap();
+    assert_eq!(action, A::Pass);
 }
 
 #[test]

@@ -24,7 +24,7 @@
 #include <linux/types.h>
 
 /* Bumped on any change user space must know about. */
-#define L2TPX_ABI_VERSION 1
+#define L2TPX_ABI_VERSION 2
 
 /* ---- Limits (override with -D, in both compiles: see ebpf/README.md) ---- */
 
@@ -86,10 +86,37 @@ struct l2tpx_config {
  * (network byte order, a __be32), value = the session slot index.
  * subs_v6: key = the first 64 bits of the destination address (one /64 per
  * subscriber, RFC 6177 / BBF TR-187 practice), value = the slot index.
+ * The data plane writes the slot (D18); core_steer hands it to the worker
+ * in the frame's metadata (struct l2tpx_meta).
  */
 struct l2tpx_v6_key {
 	__u8 prefix[8];
 };
+
+/* ---- XDP metadata: core_steer -> the worker ----
+ *
+ * On a subscriber hit, core_steer puts this struct in the frame's XDP
+ * metadata (bpf_xdp_adjust_meta), immediately in front of the packet;
+ * AF_XDP delivers it in the UMEM chunk right before the data (copy mode
+ * copies it, zero copy leaves it in place). `slot` is the subscriber map's
+ * value: a hint, possibly a sync interval stale, that the worker verifies
+ * against the table (slot up, same subscriber address) before using it.
+ *
+ * The descriptor does not say whether metadata is present, so `check`
+ * ties the struct to the packet: L2TPX_META_MAGIC_V4 ^ the IPv4
+ * destination, or L2TPX_META_MAGIC_V6 ^ the two 32-bit halves of the
+ * destination /64, each word loaded in host byte order from the header
+ * bytes. Bytes left over from an earlier use of the chunk, or a
+ * driver without metadata support, fail the check: the worker then looks
+ * the address up in the table's index.
+ */
+struct l2tpx_meta {
+	__u32 slot;
+	__u32 check;
+};
+
+#define L2TPX_META_MAGIC_V4 0x6c327834u /* "l2x4" */
+#define L2TPX_META_MAGIC_V6 0x6c327836u /* "l2x6" */
 
 /* ---- Verdict counters: l2tpx_counters[index], per CPU, in packets ----
  *
@@ -134,5 +161,7 @@ enum l2tpx_counter {
 /* Layout guards, checked by both compilers. */
 _Static_assert(sizeof(struct l2tpx_config) == 8, "l2tpx_config size");
 _Static_assert(sizeof(struct l2tpx_v6_key) == 8, "l2tpx_v6_key size");
+/* bpf_xdp_adjust_meta takes multiples of 4, at most 32 bytes. */
+_Static_assert(sizeof(struct l2tpx_meta) == 8, "l2tpx_meta size");
 
 #endif /* L2TPX_ABI_H */

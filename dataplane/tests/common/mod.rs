@@ -772,6 +772,16 @@ impl BoundXsk {
 
     /// Waits up to `timeout` for one received frame and returns its bytes.
     pub fn recv(&self, timeout: std::time::Duration) -> Option<Vec<u8>> {
+        self.recv_with_headroom(timeout, 0).map(|(_, data)| data)
+    }
+
+    /// [`BoundXsk::recv`], plus the `before` bytes of the UMEM chunk in
+    /// front of the data (where XDP metadata lands).
+    pub fn recv_with_headroom(
+        &self,
+        timeout: std::time::Duration,
+        before: usize,
+    ) -> Option<(Vec<u8>, Vec<u8>)> {
         use std::sync::atomic::Ordering;
         let mut pfd = libc::pollfd {
             fd: self.xsk.as_fd().as_raw_fd(),
@@ -794,8 +804,15 @@ impl BoundXsk {
                 desc.len as usize,
             )
             .to_vec();
+            // Copy mode puts data at chunk + 256 (XDP_PACKET_HEADROOM) at least.
+            let before = before.min(desc.addr as usize % XSK_FRAME_SIZE);
+            let head = std::slice::from_raw_parts(
+                self.xsk.umem.cast::<u8>().add(desc.addr as usize - before),
+                before,
+            )
+            .to_vec();
             (*self.rx.consumer).store(cons + 1, Ordering::Release);
-            Some(data)
+            Some((head, data))
         }
     }
 }
