@@ -39,7 +39,7 @@ use l2tpx_table::{Changes, TableReader};
 use crate::config::{BackendChoice, Config, XdpBindMode, FRAME_SIZE};
 use crate::ebpf::{self, AttachMode, Steering};
 use crate::neigh::{self, MacCell, Neighbours};
-use crate::pipeline::{Frame, PipelineConfig, Side, Verdict, BATCH_MAX};
+use crate::pipeline::{Frame, HintOutcome, PipelineConfig, Side, Verdict, BATCH_MAX};
 use crate::slowpath::{FrameAlloc, SlowAction, SlowPathConfig};
 use crate::worker::{run_afxdp, BatchEngine, WorkerCtx, WorkerSnapshot, WorkerStats, XdpPort};
 use crate::xsk::{self, BindMode, RingSizes, Umem, XskSocket};
@@ -1025,6 +1025,9 @@ impl Dataplane {
             tx_access = t.io.tx_access,
             drops = t.pipeline_drops(),
             punts = t.punts(),
+            hint_hit = t.pipeline.hint_count(HintOutcome::Hit),
+            hint_stale = t.pipeline.hint_count(HintOutcome::Stale),
+            hint_absent = t.pipeline.hint_count(HintOutcome::Absent),
             tx_full = t.io.tx_full,
             no_gateway = t.io.no_gateway,
             sessions = self.table.published(),

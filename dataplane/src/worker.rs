@@ -33,10 +33,11 @@ use std::time::Instant;
 use l2tpx_table::TableReader;
 
 use crate::config::WorkerMode;
+use crate::ebpf::Meta;
 use crate::neigh::MacCell;
 use crate::pipeline::{
-    process_batch_ahead, BatchResult, CounterSink, Direction, DropReason, Frame, Lookahead,
-    PipelineConfig, PuntReason, Side, Verdict, WorkerCounters, BATCH_MAX,
+    process_batch_ahead, BatchResult, CounterSink, Direction, DropReason, Frame, HintOutcome,
+    Lookahead, PipelineConfig, PuntReason, Side, Verdict, WorkerCounters, BATCH_MAX,
 };
 use crate::slowpath::{FrameAlloc, SlowAction, SlowOutcome, SlowPath, SlowPathConfig};
 use crate::xsk::{wait_readable, Desc, Umem, XskSocket};
@@ -78,7 +79,9 @@ pub struct WorkerStats {
     slow: [AtomicU64; SlowOutcome::COUNT],
 }
 
-const PIPE_WORDS: usize = 4 + PuntReason::COUNT + DropReason::COUNT;
+const PIPE_WORDS: usize = 4 + PuntReason::COUNT + DropReason::COUNT + HintOutcome::COUNT;
+const DROPS_AT: usize = 4 + PuntReason::COUNT;
+const HINTS_AT: usize = DROPS_AT + DropReason::COUNT;
 const IO_WORDS: usize = 10;
 
 /// A copy of a worker's counters.
@@ -109,6 +112,9 @@ impl WorkerSnapshot {
             *a += b;
         }
         for (a, b) in p.drops.iter_mut().zip(&o.pipeline.drops) {
+            *a += b;
+        }
+        for (a, b) in p.hints.iter_mut().zip(&o.pipeline.hints) {
             *a += b;
         }
         let (a, b) = (&mut self.io, &o.io);
@@ -146,7 +152,8 @@ impl WorkerStats {
         let words = [p.batches, p.rx, p.tx_core, p.tx_access]
             .into_iter()
             .chain(p.punts)
-            .chain(p.drops);
+            .chain(p.drops)
+            .chain(p.hints);
         for (a, v) in self.pipeline.iter().zip(words) {
             a.store(v, R);
         }
@@ -177,8 +184,9 @@ impl WorkerStats {
             tx_access: w[3],
             ..WorkerCounters::default()
         };
-        p.punts.copy_from_slice(&w[4..4 + PuntReason::COUNT]);
-        p.drops.copy_from_slice(&w[4 + PuntReason::COUNT..]);
+        p.punts.copy_from_slice(&w[4..DROPS_AT]);
+        p.drops.copy_from_slice(&w[DROPS_AT..HINTS_AT]);
+        p.hints.copy_from_slice(&w[HINTS_AT..]);
         let i: Vec<u64> = self.io.iter().map(|a| a.load(R)).collect();
         WorkerSnapshot {
             pipeline: p,
@@ -459,11 +467,19 @@ impl<'a> TableLookahead<'a> {
             r.prefetch(slot);
         }
     }
+
+    /// A downstream slot (both lines) and its counters.
+    #[inline(always)]
+    fn slot(&self, slot: u32) {
+        self.table.prefetch_slot(slot);
+        self.counters(slot);
+    }
 }
 
 impl Lookahead for TableLookahead<'_> {
     /// Upstream: the slot's first line (all decapsulation reads) and its
-    /// counters. Downstream: the address index entry.
+    /// counters. Downstream: with `core_steer`'s slot hint, the whole slot
+    /// and its counters; without, the address index entry.
     #[inline(always)]
     fn early(&self, f: &Frame<'_>) {
         let p = f.packet();
@@ -477,20 +493,27 @@ impl Lookahead for TableLookahead<'_> {
             }
             (Side::Core, Some((l3, 0x0800))) => {
                 if let Some(d) = ipv4_dst(p, l3) {
-                    self.table.prefetch_ipv4(d);
+                    match Meta::hint_v4(f.buf, f.offset, d) {
+                        Some(slot) => self.slot(slot),
+                        None => self.table.prefetch_ipv4(d.into()),
+                    }
                 }
             }
             (Side::Core, Some((l3, 0x86dd))) => {
                 if let Some(d) = ipv6_dst(p, l3) {
-                    self.table.prefetch_ipv6(d);
+                    match Meta::hint_v6(f.buf, f.offset, d) {
+                        Some(slot) => self.slot(slot),
+                        None => self.table.prefetch_ipv6(d),
+                    }
                 }
             }
             _ => {}
         }
     }
 
-    /// Downstream: the whole slot the index entry points at (`ipv4_hint`,
-    /// `ipv6_hint`; stage 1 brought its line) and its counters.
+    /// Downstream without a slot hint: the whole slot the index entry
+    /// points at (`ipv4_hint`, `ipv6_hint`; stage 1 brought its line) and
+    /// its counters.
     #[inline(always)]
     fn late(&self, f: &Frame<'_>) {
         if f.from != Side::Core {
@@ -498,13 +521,16 @@ impl Lookahead for TableLookahead<'_> {
         }
         let p = f.packet();
         let slot = match eth_l3(p) {
-            Some((l3, 0x0800)) => ipv4_dst(p, l3).and_then(|d| self.table.ipv4_hint(d)),
-            Some((l3, 0x86dd)) => ipv6_dst(p, l3).and_then(|d| self.table.ipv6_hint(d)),
+            Some((l3, 0x0800)) => ipv4_dst(p, l3)
+                .filter(|&d| Meta::hint_v4(f.buf, f.offset, d).is_none())
+                .and_then(|d| self.table.ipv4_hint(d.into())),
+            Some((l3, 0x86dd)) => ipv6_dst(p, l3)
+                .filter(|d| Meta::hint_v6(f.buf, f.offset, d).is_none())
+                .and_then(|d| self.table.ipv6_hint(d)),
             _ => None,
         };
         if let Some(slot) = slot {
-            self.table.prefetch_slot(slot);
-            self.counters(slot);
+            self.slot(slot);
         }
     }
 }
@@ -524,11 +550,8 @@ pub fn prefetch_batch(frames: &[Frame<'_>], ahead: &TableLookahead<'_>) {
 
 /// The IPv4 destination of a frame whose IPv4 header starts at `l3`.
 #[inline(always)]
-fn ipv4_dst(p: &[u8], l3: usize) -> Option<std::net::Ipv4Addr> {
-    match p.get(l3 + 16..l3 + 20)? {
-        &[a, b, c, d] => Some(std::net::Ipv4Addr::new(a, b, c, d)),
-        _ => None,
-    }
+fn ipv4_dst(p: &[u8], l3: usize) -> Option<[u8; 4]> {
+    p.get(l3 + 16..l3 + 20)?.try_into().ok()
 }
 
 /// The IPv6 destination of a frame whose IPv6 header starts at `l3`.

@@ -20,7 +20,7 @@ use l2tpx_dataplane::backend::{BackendKind, Dataplane, StartError};
 use l2tpx_dataplane::config::{BackendChoice, Config};
 use l2tpx_dataplane::ebpf::Counter;
 use l2tpx_dataplane::neigh::{self, Neighbours};
-use l2tpx_dataplane::pipeline::{TemplateParams, L2TP_PORT};
+use l2tpx_dataplane::pipeline::{HintOutcome, TemplateParams, L2TP_PORT};
 use l2tpx_table::{SessionEntry, TableReader, TableWriter};
 use topo::*;
 
@@ -306,6 +306,17 @@ fn e2e_afxdp_upstream_and_downstream_byte_for_byte() {
         x.get(Counter::L2tpPassNoXsk) + x.get(Counter::CorePassNoXsk),
         0
     );
+    // Every downstream session came from core_steer's slot hint.
+    let p = dp.total().pipeline;
+    assert_eq!(
+        [
+            p.hint_count(HintOutcome::Hit),
+            p.hint_count(HintOutcome::Stale),
+            p.hint_count(HintOutcome::Absent)
+        ],
+        [1000, 0, 0],
+        "{p:?}"
+    );
 
     // A packet to a pool address with no session: XDP passes it, and the
     // LNS kernel does not forward it (ip_forward is off).
@@ -358,6 +369,10 @@ fn e2e_afpacket_fallback_runs_the_same_pipeline() {
     );
     // The packet socket also sees ARP and the like: drops are not zero.
     check_counters(&dp, &w, &tally, false);
+    // No XDP, no slot hints: every downstream lookup used the index.
+    let p = dp.total().pipeline;
+    assert_eq!(p.hint_count(HintOutcome::Hit), 0, "{p:?}");
+    assert_eq!(p.hint_count(HintOutcome::Absent), 500, "{p:?}");
     eprintln!("{test}: {}: {:?}", dp.backend(), dp.total());
     in_ns(&t.lns, move || dp.shutdown());
 }

@@ -5,7 +5,7 @@
 
 use l2tpx_table::SessionCounters;
 
-use super::{BatchResult, DropReason, PuntReason};
+use super::{BatchResult, DropReason, HintOutcome, PuntReason};
 
 /// The direction of a session's traffic.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -81,6 +81,8 @@ pub struct SessionAccumulator {
     /// Entries evicted by a collision, waiting for the flush.
     spilled: [(u32, Direction, u32, u32); SPILL_MAX],
     spilled_len: usize,
+    /// Downstream lookups by [`HintOutcome`], until the batch takes them.
+    hints: [u32; HintOutcome::COUNT],
 }
 
 /// At most one spill per packet of a batch.
@@ -100,7 +102,22 @@ impl SessionAccumulator {
             entries: [EMPTY_ENTRY; ACC_WAYS],
             spilled: [(0, Direction::Up, 0, 0); SPILL_MAX],
             spilled_len: 0,
+            hints: [0; HintOutcome::COUNT],
         }
+    }
+
+    /// Counts one downstream session lookup.
+    #[inline(always)]
+    pub fn hint(&mut self, o: HintOutcome) {
+        if let Some(c) = self.hints.get_mut(o.index()) {
+            *c += 1;
+        }
+    }
+
+    /// The lookups counted since the last call, and zero.
+    #[inline]
+    pub fn take_hints(&mut self) -> [u32; HintOutcome::COUNT] {
+        core::mem::replace(&mut self.hints, [0; HintOutcome::COUNT])
     }
 
     /// Counts one packet of `bytes` inner bytes for `slot`.
@@ -198,6 +215,8 @@ pub struct WorkerCounters {
     pub punts: [u64; PuntReason::COUNT],
     /// Drops by [`DropReason`].
     pub drops: [u64; DropReason::COUNT],
+    /// Downstream session lookups by [`HintOutcome`].
+    pub hints: [u64; HintOutcome::COUNT],
 }
 
 impl Default for WorkerCounters {
@@ -209,6 +228,7 @@ impl Default for WorkerCounters {
             tx_access: 0,
             punts: [0; PuntReason::COUNT],
             drops: [0; DropReason::COUNT],
+            hints: [0; HintOutcome::COUNT],
         }
     }
 }
@@ -227,6 +247,15 @@ impl WorkerCounters {
         for (c, &n) in self.drops.iter_mut().zip(&b.drops) {
             *c += u64::from(n);
         }
+        for (c, &n) in self.hints.iter_mut().zip(&b.hints) {
+            *c += u64::from(n);
+        }
+    }
+
+    /// The downstream lookups that went `o`'s way.
+    #[inline]
+    pub fn hint_count(&self, o: HintOutcome) -> u64 {
+        self.hints.get(o.index()).copied().unwrap_or(0)
     }
 
     /// The drop counter of `r`.

@@ -1,6 +1,8 @@
 //! Downstream: Eth/IP from the core becomes the session's
 //! Eth/IPv4/UDP/L2TP/PPP template followed by the same inner packet, the
-//! template written into the headroom in front of it.
+//! template written into the headroom in front of it. The session comes
+//! from the slot hint `core_steer` put in the XDP metadata, verified, or
+//! from the table's address index.
 
 use l2tpx_table::{Session, SessionLookup, TEMPLATE_MAX};
 use l2tpx_wire::checksum;
@@ -9,9 +11,10 @@ use l2tpx_wire::ipv4;
 use super::counters::{Direction, SessionAccumulator};
 use super::upstream::decrement_ttl_v4;
 use super::{
-    be16, clamp_mss, ipv4_header_sum, put16, DropReason, Frame, OuterChecksum, PipelineConfig,
-    PuntReason, Verdict, ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETH_LEN,
+    be16, clamp_mss, ipv4_header_sum, put16, DropReason, Frame, HintOutcome, OuterChecksum,
+    PipelineConfig, PuntReason, Verdict, ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETH_LEN,
 };
+use crate::ebpf::Meta;
 
 use DropReason as D;
 
@@ -133,7 +136,7 @@ fn encap<T: SessionLookup>(
             if vihl >> 4 != 4 || ihl < ipv4::HEADER_LEN || total < ihl || total > ip.len() {
                 return Err(drop(D::Malformed));
             }
-            let Some(sess) = table.by_ipv4(core::net::Ipv4Addr::new(d0, d1, d2, d3)) else {
+            let Some(sess) = session_v4(buf, base, [d0, d1, d2, d3], table, acc) else {
                 return Err(drop(D::UnknownSubscriber));
             };
             if ttl <= 1 {
@@ -169,7 +172,7 @@ fn encap<T: SessionLookup>(
             }
             let (next, hop) = (h[6], h[7]);
             let dst: &[u8; 16] = h[24..40].try_into().map_err(|_| drop(D::Malformed))?;
-            let Some(sess) = table.by_ipv6(dst) else {
+            let Some(sess) = session_v6(buf, base, dst, table, acc) else {
                 return Err(drop(D::UnknownSubscriber));
             };
             if hop <= 1 {
@@ -193,6 +196,54 @@ fn encap<T: SessionLookup>(
         }
         _ => Err(drop(D::NotIp)),
     }
+}
+
+/// The session of IPv4 `dst`: the slot `core_steer` left in front of the
+/// packet at `base` if that slot is up with this address (the XDP map may
+/// lag the table by a sync: a withdrawn or reused slot must not take the
+/// traffic), else through the address index.
+#[inline(always)]
+fn session_v4<T: SessionLookup>(
+    buf: &[u8],
+    base: usize,
+    dst: [u8; 4],
+    table: &T,
+    acc: &mut SessionAccumulator,
+) -> Option<Session> {
+    let addr = core::net::Ipv4Addr::from(dst);
+    match Meta::hint_v4(buf, base, dst) {
+        Some(slot) => match table.by_slot(slot) {
+            Some(s) if s.subscriber_v4 == Some(addr) => {
+                acc.hint(HintOutcome::Hit);
+                return Some(s);
+            }
+            _ => acc.hint(HintOutcome::Stale),
+        },
+        None => acc.hint(HintOutcome::Absent),
+    }
+    table.by_ipv4(addr)
+}
+
+/// [`session_v4`] for IPv6: the hinted slot must hold `dst`'s /64.
+#[inline(always)]
+fn session_v6<T: SessionLookup>(
+    buf: &[u8],
+    base: usize,
+    dst: &[u8; 16],
+    table: &T,
+    acc: &mut SessionAccumulator,
+) -> Option<Session> {
+    match Meta::hint_v6(buf, base, dst) {
+        Some(slot) => match table.by_slot(slot) {
+            Some(s) if s.subscriber_v6_prefix.is_some_and(|p| p[..] == dst[..8]) => {
+                acc.hint(HintOutcome::Hit);
+                return Some(s);
+            }
+            _ => acc.hint(HintOutcome::Stale),
+        },
+        None => acc.hint(HintOutcome::Absent),
+    }
+    table.by_ipv6(dst)
 }
 
 /// TTL, MSS, then the template in front: the packet passed every check.

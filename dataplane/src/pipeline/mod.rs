@@ -22,7 +22,9 @@
 //!   start moves forward to 14 bytes before the inner packet, where the core
 //!   next-hop Ethernet header is written. Verdict [`Verdict::TxCore`].
 //! - **Downstream** (from the core side, [`Side::Core`]): Eth/IPv4|IPv6. The
-//!   session is found by destination address; TTL and MTU are checked, MSS
+//!   session is found by the slot `core_steer` left in the XDP metadata in
+//!   front of the frame, verified (up, same address), else by destination
+//!   address ([`HintOutcome`]); TTL and MTU are checked, MSS
 //!   clamped, TTL decremented, and the session's header template is copied
 //!   into the headroom in front of the inner packet (the old Ethernet header
 //!   space is reused), then patched: IPv4 total length and checksum, UDP
@@ -236,6 +238,24 @@ reasons! {
     }
 }
 
+reasons! {
+    /// How a downstream packet's session was found. `core_steer` puts the
+    /// subscriber's slot in front of the packet (`ebpf::Meta`); the
+    /// pipeline uses it only if the slot is up with that very address
+    /// (the XDP map may be a sync interval stale), else it looks the
+    /// address up in the table's index, as it does with no hint.
+    pub enum HintOutcome {
+        /// The hinted slot was the subscriber's: no index lookup.
+        Hit => "hint_hit",
+        /// A hint whose slot is down or has another address now: looked up
+        /// in the index instead.
+        Stale => "hint_stale",
+        /// No hint (no metadata, or bytes that do not check out for this
+        /// destination): looked up in the index.
+        Absent => "hint_absent",
+    }
+}
+
 /// What to do with a frame after [`process_batch`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Verdict {
@@ -306,6 +326,8 @@ pub struct BatchResult {
     pub punts: [u32; PuntReason::COUNT],
     /// Drops, by [`DropReason`] index.
     pub drops: [u32; DropReason::COUNT],
+    /// Downstream session lookups, by [`HintOutcome`] index.
+    pub hints: [u32; HintOutcome::COUNT],
     /// Per-session counts while the batch runs (empty between batches;
     /// kept here so that it is not re-initialised for every batch).
     acc: SessionAccumulator,
@@ -320,6 +342,7 @@ impl Default for BatchResult {
             tx_access: 0,
             punts: [0; PuntReason::COUNT],
             drops: [0; DropReason::COUNT],
+            hints: [0; HintOutcome::COUNT],
             acc: SessionAccumulator::new(),
         }
     }
@@ -445,6 +468,7 @@ where
         }
     }
     out.len = n;
+    out.hints = out.acc.take_hints();
     out.acc.flush(sink);
     n
 }

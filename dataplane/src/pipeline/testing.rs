@@ -611,6 +611,13 @@ impl OwnedFrame {
     pub fn packet(&self) -> &[u8] {
         &self.buf[self.offset..self.offset + self.len]
     }
+
+    /// Writes XDP metadata right in front of the packet, as `core_steer`
+    /// does (see [`crate::ebpf::Meta`]).
+    pub fn set_meta(&mut self, meta: crate::ebpf::Meta) {
+        let n = crate::ebpf::META_LEN;
+        self.buf[self.offset - n..self.offset].copy_from_slice(&meta.to_bytes());
+    }
 }
 
 /// Runs [`process_batch`](super::process_batch) over owned frames and

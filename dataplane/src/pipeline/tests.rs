@@ -1488,3 +1488,194 @@ fn lookahead_warms_each_frame_once_and_ahead() {
         }
     }
 }
+
+/// A table that counts address-index lookups (the work a slot hint saves).
+struct IndexSpy<'a> {
+    table: &'a MockTable,
+    index: core::cell::Cell<u32>,
+}
+
+impl<'a> IndexSpy<'a> {
+    fn new(table: &'a MockTable) -> Self {
+        IndexSpy {
+            table,
+            index: core::cell::Cell::new(0),
+        }
+    }
+}
+
+impl SessionLookup for IndexSpy<'_> {
+    fn by_slot(&self, slot: u32) -> Option<Session> {
+        self.table.by_slot(slot)
+    }
+    fn by_ipv4(&self, dst: Ipv4Addr) -> Option<Session> {
+        self.index.set(self.index.get() + 1);
+        self.table.by_ipv4(dst)
+    }
+    fn by_ipv6(&self, dst: &[u8; 16]) -> Option<Session> {
+        self.index.set(self.index.get() + 1);
+        self.table.by_ipv6(dst)
+    }
+    fn next_ns(&self, slot: u32) -> u16 {
+        self.table.next_ns(slot)
+    }
+    fn bank_bits(&self) -> u32 {
+        self.table.bank_bits()
+    }
+}
+
+/// Runs `frames` as one batch against `t`: the output packets, the
+/// per-session sink, the hint counters and how many index lookups ran.
+#[allow(clippy::type_complexity)]
+fn run_hinted(
+    frames: &mut [OwnedFrame],
+    t: &MockTable,
+) -> (
+    Vec<(Verdict, Vec<u8>)>,
+    MapSink,
+    [u32; HintOutcome::COUNT],
+    u32,
+) {
+    let spy = IndexSpy::new(t);
+    let mut out = BatchResult::default();
+    let mut sink = MapSink::default();
+    run_batch(frames, &spy, &cfg(), &mut out, &mut sink);
+    let got = frames
+        .iter()
+        .zip(out.verdicts())
+        .map(|(f, &v)| (v, f.packet().to_vec()))
+        .collect();
+    (got, sink, out.hints, spy.index.get())
+}
+
+fn hints(hit: u32, stale: u32, absent: u32) -> [u32; HintOutcome::COUNT] {
+    let mut h = [0; HintOutcome::COUNT];
+    h[HintOutcome::Hit.index()] = hit;
+    h[HintOutcome::Stale.index()] = stale;
+    h[HintOutcome::Absent.index()] = absent;
+    h
+}
+
+/// A downstream frame carrying `core_steer`'s slot hint is encapsulated
+/// exactly as without it, without touching the address index.
+#[test]
+fn slot_hint_hit_skips_the_index() {
+    use crate::ebpf::Meta;
+    let (fx, t) = fixtures();
+    let udp = Transport::Udp(20);
+    for s in [&fx.plain, &fx.length, &fx.vlan] {
+        let slot = s.session(BANK_BITS).slot;
+        let v4 = core_in(0x0800, &down_v4(s, 64, true, udp));
+        let v6 = core_in(0x86dd, &down_v6(s, 64, udp));
+        // Reference: the same frames without metadata.
+        let mut plain = vec![
+            OwnedFrame::new(&v4, Side::Core),
+            OwnedFrame::new(&v6, Side::Core),
+        ];
+        let (want, want_sink, h, index) = run_hinted(&mut plain, &t);
+        assert_eq!((h, index), (hints(0, 0, 2), 2));
+        assert!(want.iter().all(|(v, _)| *v == Verdict::TxAccess));
+
+        let mut hinted = plain_frames(&v4, &v6);
+        hinted[0].set_meta(Meta::v4(slot, sub_v4(s).octets()));
+        hinted[1].set_meta(Meta::v6(slot, &s.v6_addr()));
+        let (got, sink, h, index) = run_hinted(&mut hinted, &t);
+        assert_eq!(got, want);
+        assert_eq!(sink.0, want_sink.0);
+        assert_eq!((h, index), (hints(2, 0, 0), 0), "no index lookup");
+    }
+}
+
+fn plain_frames(v4: &[u8], v6: &[u8]) -> Vec<OwnedFrame> {
+    vec![
+        OwnedFrame::new(v4, Side::Core),
+        OwnedFrame::new(v6, Side::Core),
+    ]
+}
+
+/// The XDP map lags the table by up to a sync: a hint may name a slot
+/// that was withdrawn, or reused for another subscriber. The packet must
+/// still reach its own session (through the index), never the slot's.
+#[test]
+fn stale_slot_hint_falls_back_to_the_index() {
+    use crate::ebpf::Meta;
+    let (fx, t) = fixtures();
+    let udp = Transport::Udp(20);
+    let s = &fx.plain;
+    let v4 = core_in(0x0800, &down_v4(s, 64, true, udp));
+    let v6 = core_in(0x86dd, &down_v6(s, 64, udp));
+    let (want, want_sink, _, _) = run_hinted(&mut plain_frames(&v4, &v6), &t);
+    let own = s.session(BANK_BITS).slot;
+    // Another subscriber's slot (as if `plain`'s old slot had been reused),
+    // a slot that is down, and a slot that does not exist.
+    for other in [
+        fx.length.session(BANK_BITS).slot,
+        fx.down.session(BANK_BITS).slot,
+        0xfff_fff0,
+    ] {
+        assert_ne!(other, own);
+        let mut f = plain_frames(&v4, &v6);
+        f[0].set_meta(Meta::v4(other, sub_v4(s).octets()));
+        f[1].set_meta(Meta::v6(other, &s.v6_addr()));
+        let (got, sink, h, index) = run_hinted(&mut f, &t);
+        assert_eq!(got, want, "slot {other}");
+        assert_eq!(sink.0, want_sink.0, "counted on {own}, not {other}");
+        assert_eq!((h, index), (hints(0, 2, 0), 2), "slot {other}");
+    }
+
+    // The subscriber itself is gone (its session down) but the map still
+    // steers it with its old slot: dropped as unknown, like without a hint.
+    let d = &fx.down;
+    let mut f = vec![OwnedFrame::new(
+        &core_in(0x0800, &down_v4(d, 64, true, udp)),
+        Side::Core,
+    )];
+    f[0].set_meta(Meta::v4(d.session(BANK_BITS).slot, sub_v4(d).octets()));
+    let (got, _, h, index) = run_hinted(&mut f, &t);
+    assert_eq!(got[0].0, Verdict::Drop(DropReason::UnknownSubscriber));
+    assert_eq!((h, index), (hints(0, 1, 0), 1));
+}
+
+/// No metadata, metadata for another destination (stale bytes in the
+/// headroom), or no room for it in front of the packet: the index is used.
+#[test]
+fn no_slot_hint_uses_the_index() {
+    use crate::ebpf::{Meta, META_LEN};
+    let (fx, t) = fixtures();
+    let udp = Transport::Udp(20);
+    let s = &fx.plain;
+    let slot = s.session(BANK_BITS).slot;
+    let v4 = core_in(0x0800, &down_v4(s, 64, true, udp));
+    let v6 = core_in(0x86dd, &down_v6(s, 64, udp));
+    let (want, _, _, _) = run_hinted(&mut plain_frames(&v4, &v6), &t);
+
+    let mut f = plain_frames(&v4, &v6);
+    // Left over from a packet to another subscriber in this chunk.
+    f[0].set_meta(Meta::v4(slot, sub_v4(&fx.length).octets()));
+    f[1].set_meta(Meta::v6(slot, &fx.length.v6_addr()));
+    let (got, _, h, index) = run_hinted(&mut f, &t);
+    assert_eq!(got, want);
+    assert_eq!((h, index), (hints(0, 0, 2), 2));
+    // An IPv4 check word in front of an IPv6 packet, and the other way.
+    let mut f = plain_frames(&v4, &v6);
+    f[0].set_meta(Meta {
+        slot,
+        check: Meta::check_v6(&s.v6_addr()),
+    });
+    f[1].set_meta(Meta {
+        slot,
+        check: Meta::check_v4(sub_v4(s).octets()),
+    });
+    let (got, _, h, _) = run_hinted(&mut f, &t);
+    assert_eq!(got, want);
+    assert_eq!(h, hints(0, 0, 2));
+    // Packets that start fewer than META_LEN bytes into the chunk (with
+    // enough headroom for the template there is no such frame, but the
+    // pipeline must not trip on one).
+    for headroom in 0..META_LEN {
+        let mut f = vec![OwnedFrame::with_headroom(&v4, Side::Core, headroom)];
+        let (got, _, h, _) = run_hinted(&mut f, &t);
+        assert_eq!(got[0].0, Verdict::Drop(DropReason::NoHeadroom));
+        assert_eq!(h, hints(0, 0, 1));
+    }
+}
