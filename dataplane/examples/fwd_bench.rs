@@ -39,6 +39,7 @@ use std::time::{Duration, Instant};
 
 use l2tpx_dataplane::backend::Dataplane;
 use l2tpx_dataplane::config::{BackendChoice, Config, WorkerMode, XdpBindMode};
+use l2tpx_dataplane::pipeline::HintOutcome;
 use l2tpx_dataplane::xsk::{BindMode, RingSizes, Umem, XskSocket};
 use l2tpx_table::{SessionEntry, TableReader, TableWriter};
 use topo::*;
@@ -299,14 +300,17 @@ fn run(a: &Args, workers: u32, mode: WorkerMode) -> RunResult {
     let s = dp.total();
     eprintln!(
         "  {mode:?} x{workers}: up {:.3} Mpps, down {:.3} Mpps (generators {:.3} / {:.3} Mpps); \
-         worker rx {} tx_full {} drops {}",
+         worker rx {} tx_full {} drops {} slot hints hit/stale/absent {}/{}/{}",
         r.up_pps / 1e6,
         r.down_pps / 1e6,
         r.gen_up_pps / 1e6,
         r.gen_down_pps / 1e6,
         s.pipeline.rx,
         s.io.tx_full,
-        s.pipeline_drops()
+        s.pipeline_drops(),
+        s.pipeline.hint_count(HintOutcome::Hit),
+        s.pipeline.hint_count(HintOutcome::Stale),
+        s.pipeline.hint_count(HintOutcome::Absent),
     );
     in_ns(&t.lns, move || dp.shutdown());
     drop(w);
