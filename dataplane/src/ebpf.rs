@@ -777,12 +777,7 @@ impl Steering {
     /// count it like any packet.
     pub fn test_run(&self, side: Side, frame: &[u8]) -> Result<XdpAction, Error> {
         let name = side.program_name();
-        let prog: &Xdp = self
-            .ebpf
-            .program(name)
-            .ok_or(Error::Missing(name))?
-            .try_into()
-            .map_err(prog_err(name))?;
+        let prog = self.xdp(side)?;
         let opts = TestRunOptions {
             data_in: Some(frame),
             repeat: 1,
@@ -797,12 +792,7 @@ impl Steering {
     /// `frame` by the metadata's length.
     pub fn test_run_output(&self, side: Side, frame: &[u8]) -> Result<(XdpAction, Vec<u8>), Error> {
         let name = side.program_name();
-        let prog: &Xdp = self
-            .ebpf
-            .program(name)
-            .ok_or(Error::Missing(name))?
-            .try_into()
-            .map_err(prog_err(name))?;
+        let prog = self.xdp(side)?;
         // The kernel returns metadata and packet together.
         let mut out = vec![0u8; frame.len() + 64];
         let opts = TestRunOptions {
@@ -814,6 +804,15 @@ impl Steering {
         let result = prog.test_run(opts).map_err(prog_err(name))?;
         out.truncate(result.data_size_out as usize);
         Ok((XdpAction::from(result.return_value), out))
+    }
+
+    fn xdp(&self, side: Side) -> Result<&Xdp, Error> {
+        let name = side.program_name();
+        self.ebpf
+            .program(name)
+            .ok_or(Error::Missing(name))?
+            .try_into()
+            .map_err(prog_err(name))
     }
 
     fn xdp_mut(&mut self, side: Side) -> Result<&mut Xdp, Error> {
