@@ -1,7 +1,9 @@
 //! Builds the XDP object and the ABI constants from `ebpf/` (issue 5 §1).
 //!
 //! 1. `clang-19 -target bpf` compiles `ebpf/l2tpx_xdp.c` into
-//!    `$OUT_DIR/l2tpx_xdp.o`, which `src/ebpf.rs` embeds.
+//!    `$OUT_DIR/l2tpx_xdp.o`, which `src/ebpf.rs` embeds, and
+//!    `ebpf/bench_xdp.c` (l2tpx-bench's receive filter) into
+//!    `$OUT_DIR/bench_xdp.o`.
 //! 2. The host compiler builds `ebpf/abi_probe.c` against the same ABI
 //!    header with the same `-D` flags; its output, Rust constants, goes to
 //!    `$OUT_DIR/l2tpx_abi.rs`, which `src/ebpf.rs` checks its mirror against.
@@ -26,6 +28,7 @@ fn main() {
 
     for f in [
         "l2tpx_xdp.c",
+        "bench_xdp.c",
         "abi_probe.c",
         "include/l2tpx_abi.h",
         "include/maps.h",
@@ -46,19 +49,20 @@ fn main() {
 
     check_clang(&clang);
 
-    // 1. The XDP object.
-    let obj = out.join("l2tpx_xdp.o");
-    let mut cmd = Command::new(&clang);
-    cmd.args(["-O2", "-g", "-target", "bpf", "-Wall", "-Werror"])
-        // Debian puts asm/types.h under the multiarch directory (ARCHITECTURE §4).
-        .arg("-I/usr/include/x86_64-linux-gnu")
-        .arg(format!("-I{}", include.display()))
-        .args(&defines)
-        .arg("-c")
-        .arg(ebpf.join("l2tpx_xdp.c"))
-        .arg("-o")
-        .arg(&obj);
-    run(&mut cmd, "compiling ebpf/l2tpx_xdp.c for BPF");
+    // 1. The XDP objects.
+    for name in ["l2tpx_xdp", "bench_xdp"] {
+        let mut cmd = Command::new(&clang);
+        cmd.args(["-O2", "-g", "-target", "bpf", "-Wall", "-Werror"])
+            // Debian puts asm/types.h under the multiarch directory (ARCHITECTURE §4).
+            .arg("-I/usr/include/x86_64-linux-gnu")
+            .arg(format!("-I{}", include.display()))
+            .args(&defines)
+            .arg("-c")
+            .arg(ebpf.join(format!("{name}.c")))
+            .arg("-o")
+            .arg(out.join(format!("{name}.o")));
+        run(&mut cmd, &format!("compiling ebpf/{name}.c for BPF"));
+    }
 
     // 2. The ABI probe, for the host, then its output.
     let probe = out.join("l2tpx_abi_probe");

@@ -2,6 +2,7 @@
 //! report.
 
 use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
+use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -11,6 +12,7 @@ use clap::{Parser, ValueEnum};
 use l2tpx_tests::netns::in_netns;
 use l2tpx_tests::peers::Capture;
 
+use crate::afxdp::XdpIo;
 use crate::emulator::{grow_buffers, EmuConfig, Emulator};
 use crate::progress::Progress;
 use crate::report::{
@@ -19,7 +21,9 @@ use crate::report::{
 };
 use crate::rfc2544::SearchParams;
 use crate::topo::{Topology, CORE_ADDR, LNS_ACCESS};
-use crate::traffic::{run_core, RxStats, Size, TrafficParams, TxStats, DOWN_PORT, UP_PORT};
+use crate::traffic::{
+    run_core, IoPair, MmsgIo, RxStats, Size, TestIo, TrafficParams, TxStats, DOWN_PORT, UP_PORT,
+};
 use crate::{alloc, clock};
 
 /// What to benchmark.
@@ -33,6 +37,27 @@ pub enum Target {
     /// its data plane runs as a bare AF_XDP forwarder (`mode = "bare"`:
     /// the same XDP steering, sockets and loop; MAC rewrite only).
     Baseline,
+}
+
+/// How the bench sends and receives test traffic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Generator {
+    /// AF_XDP sockets on the bench's veth ends, with an XDP filter that
+    /// steers only test traffic to them (falls back to mmsg when they
+    /// cannot bind).
+    Afxdp,
+    /// UDP sockets with sendmmsg / recvmmsg.
+    Mmsg,
+}
+
+impl Generator {
+    /// The name in the report.
+    pub fn name(self) -> &'static str {
+        match self {
+            Generator::Afxdp => "afxdp",
+            Generator::Mmsg => "mmsg",
+        }
+    }
 }
 
 /// PPP authentication the LNS is told to ask for.
@@ -113,6 +138,10 @@ pub struct Options {
     /// Frame size: 64, 512, 1500, ... or imix.
     #[arg(long, default_value = "64")]
     pub size: Size,
+    /// Traffic generator: AF_XDP on the bench's veth ends (falls back to
+    /// mmsg if AF_XDP cannot bind), or sendmmsg/recvmmsg on UDP sockets.
+    #[arg(long, value_enum, default_value = "afxdp")]
+    pub generator: Generator,
     /// RFC 2544 §26.1 throughput: binary search for the highest rate (per
     /// direction) with at most --loss-threshold loss, then a trial at 50%
     /// of it for latency. Replaces the fixed-rate run.
@@ -374,6 +403,7 @@ pub fn run(opts: &Options) -> Result<Report, String> {
     }
     let load_wanted = opts.rfc2544 || opts.sweep > 0;
     let mut load = None;
+    let mut generator = opts.generator;
     let traffic = if !opts.no_traffic && !up.is_empty() && !crate::interrupted() {
         let baseline = opts.target == Target::Baseline;
         let core_sock = udp_in(&topo.core, UP_PORT)?;
@@ -387,11 +417,34 @@ pub fn run(opts: &Options) -> Result<Report, String> {
         if baseline {
             emu.set_plain_downstream(udp_in(&topo.lac, DOWN_PORT)?);
         }
+        let core_rx: Vec<_> = std::iter::once((core_sock.as_raw_fd(), UP_PORT))
+            .chain(core_l2tp.as_ref().map(|s| (s.as_raw_fd(), 1701)))
+            .collect();
+        let mmsg = |emu: &Emulator| -> IoPair {
+            (
+                Box::new(emu.mmsg_io()),
+                Box::new(MmsgIo::new(&[core_sock.as_raw_fd()], core_rx.clone())),
+            )
+        };
+        let (lac_io, core_io) = match opts.generator {
+            Generator::Mmsg => mmsg(&emu),
+            Generator::Afxdp => {
+                match afxdp_io(&topo, &emu) {
+                    Ok(io) => io,
+                    Err(e) => {
+                        eprintln!("l2tpx-bench: AF_XDP generator unavailable ({e}); using sendmmsg/recvmmsg");
+                        generator = Generator::Mmsg;
+                        mmsg(&emu)
+                    }
+                }
+            }
+        };
         let mut trials = Trials {
             emu: &mut emu,
             lns: &lns,
-            core_sock,
-            core_l2tp,
+            lac_io,
+            core_io,
+            _sockets: (core_sock, core_l2tp),
             up: up.clone(),
             opts,
         };
@@ -456,6 +509,7 @@ pub fn run(opts: &Options) -> Result<Report, String> {
             duration_s: opts.duration,
             max_packets: opts.max_packets,
             size: opts.size.to_string(),
+            generator: generator.name().into(),
         },
         setup: SetupReport {
             requested: setup.requested,
@@ -523,12 +577,57 @@ fn udp_in(ns: &l2tpx_tests::netns::NetNs, port: u16) -> Result<UdpSocket, String
     Ok(sock)
 }
 
+/// AF_XDP I/O on the LAC's and the core host's veth ends (LAC, core),
+/// addressed to the LNS's ends.
+fn afxdp_io(topo: &Topology, emu: &Emulator) -> Result<IoPair, String> {
+    use l2tpx_dataplane::neigh::interface_mac;
+    let ns_err = |e: std::io::Error| format!("namespace: {e}");
+    let (lns_access, lns_core) = in_netns(topo.lns.name(), || {
+        Ok::<_, std::io::Error>((
+            interface_mac(&topo.access.b)?,
+            interface_mac(&topo.core_link.a)?,
+        ))
+    })
+    .map_err(ns_err)?
+    .map_err(|e| format!("LNS MACs: {e}"))?;
+    let flows = emu
+        .tunnel_sources()
+        .map_err(|e| format!("tunnel sockets: {e}"))?;
+    let lac = in_netns(topo.lac.name(), || {
+        XdpIo::open(
+            &topo.access.a,
+            DOWN_PORT,
+            lns_access,
+            flows,
+            SocketAddrV4::new(LNS_ACCESS, 1701),
+        )
+    })
+    .map_err(ns_err)?
+    .map_err(|e| format!("LAC {}: {e}", topo.access.a))?;
+    let core_src = SocketAddrV4::new(CORE_ADDR, UP_PORT);
+    let core = in_netns(topo.core.name(), || {
+        XdpIo::open(
+            &topo.core_link.b,
+            UP_PORT,
+            lns_core,
+            vec![core_src],
+            core_src,
+        )
+    })
+    .map_err(ns_err)?
+    .map_err(|e| format!("core {}: {e}", topo.core_link.b))?;
+    Ok((Box::new(lac), Box::new(core)))
+}
+
 /// What a traffic trial needs once the sessions are up.
 struct Trials<'a> {
     emu: &'a mut Emulator,
     lns: &'a Lns,
-    core_sock: UdpSocket,
-    core_l2tp: Option<UdpSocket>,
+    /// Dropped first: the AF_XDP sockets and filters go before the UDP
+    /// sockets the mmsg I/O names by descriptor.
+    lac_io: Box<dyn TestIo>,
+    core_io: Box<dyn TestIo>,
+    _sockets: (UdpSocket, Option<UdpSocket>),
     up: Vec<(u32, Ipv4Addr)>,
     opts: &'a Options,
 }
@@ -556,14 +655,19 @@ impl Trials<'_> {
         let sessions = self.emu.session_count();
         let stop = AtomicBool::new(false);
         let (b0, t0, w0) = (cpu_ticks(None), self.lns.ticks(), clock::now());
-        let (core_sock, core_l2tp, up) = (&self.core_sock, self.core_l2tp.as_ref(), &self.up);
+        let drops0 = self.lac_io.rx_drops() + self.core_io.rx_drops();
+        let (core_io, lac_io, up) = (&mut *self.core_io, &mut *self.lac_io, &self.up);
         let emu = &mut *self.emu;
         let ((up_tx, down_rx), (down_tx, up_rx)) = std::thread::scope(|s| {
-            let core = s.spawn(|| run_core(core_sock, core_l2tp, up, &params, sessions, &stop));
-            let lac = emu.traffic(&params, UP_PORT);
+            let core = s.spawn(|| run_core(core_io, up, &params, sessions, &stop));
+            let lac = emu.traffic(&params, UP_PORT, lac_io);
             stop.store(true, Ordering::Release);
             (lac, core.join().expect("core thread"))
         });
+        let drops = (self.lac_io.rx_drops() + self.core_io.rx_drops()).saturating_sub(drops0);
+        if drops > 0 {
+            eprintln!("l2tpx-bench: the generator's own receive rings dropped {drops} packets (counted as lost)");
+        }
         let secs = w0.elapsed_secs();
         let report = TrafficReport {
             sessions: self.up.len(),

@@ -13,7 +13,7 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, RawFd};
 use std::time::{Duration, Instant};
 
 use l2tpx_controlplane::l2tp::reliable::ReliableConfig;
@@ -28,7 +28,8 @@ use l2tpx_wire::ppp::protocol_and_offset;
 use crate::clock;
 use crate::mmsg::{RecvBatch, SendBatch, SLOT};
 use crate::traffic::{
-    udp_payload, write_ipv4_udp, Pacer, RxStats, TrafficParams, TxStats, BATCH, DOWN_PORT, UP_PORT,
+    record_down, turn_wait, wait_readable, write_ipv4_udp, MmsgIo, Pacer, RxStats, TestIo,
+    TrafficParams, TxStats, BATCH, DOWN_PORT, UP_PORT,
 };
 
 /// Emulator settings.
@@ -186,6 +187,9 @@ pub struct Emulator {
     down_rx: Option<RxStats>,
     /// Plain (not encapsulated) downstream packets, from the bare forwarder.
     plain_down: Option<UdpSocket>,
+    /// The traffic I/O's own descriptor, polled with the sockets during
+    /// traffic so that a wait ends when test datagrams arrive.
+    io_fd: Option<RawFd>,
     tearing_down: bool,
 }
 
@@ -323,6 +327,7 @@ impl Emulator {
             seed,
             down_rx: None,
             plain_down: None,
+            io_fd: None,
             tearing_down: false,
         };
         for t in 0..e.tuns.len() {
@@ -339,6 +344,23 @@ impl Emulator {
             .enumerate()
             .filter(|(_, s)| s.state == St::Up)
             .map(|(i, s)| (i as u32, s.addr))
+            .collect()
+    }
+
+    /// The tunnels' sockets as test-traffic I/O (flow `t`: tunnel `t`).
+    pub fn mmsg_io(&self) -> MmsgIo {
+        let fds: Vec<_> = self.tuns.iter().map(|t| t.sock.as_raw_fd()).collect();
+        MmsgIo::new(&fds, Vec::new())
+    }
+
+    /// Each tunnel's local address and port (its 5-tuple towards the LNS).
+    pub fn tunnel_sources(&self) -> io::Result<Vec<SocketAddrV4>> {
+        self.tuns
+            .iter()
+            .map(|t| match t.sock.local_addr()? {
+                SocketAddr::V4(a) => Ok(a),
+                SocketAddr::V6(a) => Err(io::Error::other(format!("IPv6 tunnel socket {a}"))),
+            })
             .collect()
     }
 
@@ -596,9 +618,7 @@ impl Emulator {
             let (t, tn) = (clock::now(), clock::nanos());
             if let Some(rx) = self.down_rx.as_mut() {
                 for k in 0..n {
-                    // UDP payload + 8 + 20 + 18, as on the core side.
-                    let p = self.rx.packet(k);
-                    rx.record(p, p.len() + 46, t, tn);
+                    record_down(rx, DOWN_PORT, self.rx.packet(k), t, tn);
                 }
             }
             if n < BATCH {
@@ -614,6 +634,7 @@ impl Emulator {
             .iter()
             .map(|t| t.sock.as_raw_fd())
             .chain(self.plain_down.as_ref().map(AsRawFd::as_raw_fd))
+            .chain(self.io_fd)
             .map(|fd| libc::pollfd {
                 fd,
                 events: libc::POLLIN,
@@ -695,12 +716,9 @@ impl Emulator {
             return;
         };
         let frame = &pkt[h.payload_offset..h.payload_end];
-        if let Ok((0x0021, off)) = protocol_and_offset(frame) {
-            if let (Some(rx), Some(p)) =
-                (self.down_rx.as_mut(), udp_payload(&frame[off..], DOWN_PORT))
-            {
-                let ip_len = frame.len() - off;
-                rx.record(p, ip_len + 18, now, clock::nanos());
+        if let Ok((0x0021, _)) = protocol_and_offset(frame) {
+            if let Some(rx) = self.down_rx.as_mut() {
+                record_down(rx, 0, pkt, now, clock::nanos());
             }
             return;
         }
@@ -842,10 +860,16 @@ impl Emulator {
         }
     }
 
-    /// Carries traffic: upstream from every up session (paced), and
-    /// receives downstream, while still answering the control channels.
+    /// Carries traffic: upstream from every up session (paced) over `io`
+    /// (flow `t`: tunnel `t`), and receives downstream (from `io` and the
+    /// tunnels' sockets), while still answering the control channels.
     /// Returns (upstream sender, downstream receiver).
-    pub fn traffic(&mut self, params: &TrafficParams, core_port: u16) -> (TxStats, RxStats) {
+    pub fn traffic(
+        &mut self,
+        params: &TrafficParams,
+        core_port: u16,
+        io: &mut dyn TestIo,
+    ) -> (TxStats, RxStats) {
         let up: Vec<(u32, Ipv4Addr)> = self.up_sessions();
         let mut down_rx = RxStats::new(self.sess.len());
         down_rx.since_ns = params.since_ns;
@@ -860,14 +884,17 @@ impl Emulator {
         let mut pacer = Pacer::new(start, params.pps_up.unwrap_or(0), limit);
         let mut tx = TxStats::default();
         let mut seqs = vec![0u32; up.len()];
-        let mut batches: Vec<SendBatch> = (0..self.tuns.len())
-            .map(|_| SendBatch::new(BATCH))
-            .collect();
         let dst = SocketAddrV4::new(params.core_addr, core_port);
         let mut next = 0usize;
         let stop_at = end + params.drain;
+        let busy = io.busy_poll();
+        let mut control_at = start;
+        self.io_fd = io.poll_fd();
         loop {
             let now = clock::now();
+            if let Some(rx) = self.down_rx.as_mut() {
+                io.recv(&mut |port, p, t, tn| record_down(rx, port, p, t, tn));
+            }
             let sending = now < end && !pacer.done() && !crate::interrupted();
             if sending {
                 let due = pacer.due(now).min(BATCH as u64);
@@ -878,14 +905,12 @@ impl Emulator {
                     let (i, addr) = up[k];
                     let s = &self.sess[i as usize];
                     let t = s.tunnel as usize;
-                    let b = &mut batches[t];
-                    if b.is_full() {
+                    let Some(slot) = io.slot(t) else {
                         break;
-                    }
+                    };
                     let seq = seqs[k];
                     seqs[k] += 1;
                     let ip_len = params.size.ip_len(seq);
-                    let slot = b.slot();
                     slot[0..2].copy_from_slice(&0x4002u16.to_be_bytes());
                     let total = 8 + 4 + ip_len;
                     slot[2..4].copy_from_slice(&(total as u16).to_be_bytes());
@@ -901,32 +926,42 @@ impl Emulator {
                         seq,
                         clock::nanos(),
                     );
-                    b.commit(total, None);
+                    io.commit(t, total, None);
                     tx.bytes += (ip_len + 18) as u64;
                     queued += 1;
                 }
-                let mut sent = 0u64;
-                for (t, b) in batches.iter_mut().enumerate() {
-                    if !b.is_empty() {
-                        sent += b.flush(self.tuns[t].sock.as_raw_fd()).unwrap_or(0) as u64;
-                    }
-                }
+                let (sent, refused) = io.flush();
                 if queued > 0 {
                     tx.first.get_or_insert(now);
                     tx.last = Some(clock::now());
                 }
                 tx.sent += sent;
-                tx.refused += queued - sent;
+                tx.refused += refused;
                 pacer.sent += queued;
-            } else if now >= stop_at {
-                break;
+            } else {
+                io.flush();
+                if now >= stop_at {
+                    break;
+                }
             }
-            let wait = match (sending, pacer.next_due()) {
-                (true, Some(d)) => d.saturating_duration_since(clock::now()),
-                (true, None) => Duration::ZERO,
-                (false, _) => Duration::from_millis(2),
-            };
             let now = clock::now();
+            if busy {
+                // The control channels every millisecond; the RX ring every turn.
+                if !sending {
+                    self.step(now, Duration::from_millis(1));
+                } else {
+                    if now >= control_at {
+                        self.step(now, Duration::ZERO);
+                        control_at = now + Duration::from_millis(1);
+                    }
+                    let wait = turn_wait(true, &pacer, true, Duration::ZERO);
+                    if !wait.is_zero() {
+                        wait_readable(self.io_fd, wait);
+                    }
+                }
+                continue;
+            }
+            let wait = turn_wait(sending, &pacer, false, Duration::from_millis(2));
             if wait.is_zero() {
                 for t in 0..self.tuns.len() {
                     self.read_tunnel(t, now);
@@ -937,6 +972,10 @@ impl Emulator {
                 self.step(now, wait.min(Duration::from_millis(2)));
             }
         }
+        self.io_fd = None;
+        let unsent = io.unsent();
+        tx.sent -= unsent.min(tx.sent);
+        tx.refused += unsent;
         if let Some(b) = (tx.bytes * tx.sent).checked_div(tx.sent + tx.refused) {
             tx.bytes = b;
         }

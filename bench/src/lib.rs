@@ -8,7 +8,8 @@
 //! - [`traffic`]: the payload format (stream, sequence number, timestamp),
 //!   per-direction receivers (loss, reordering, latency histograms) and
 //!   the core-side sender/receiver.
-//! - [`mmsg`]: `sendmmsg` / `recvmmsg` batches.
+//! - [`mmsg`]: `sendmmsg` / `recvmmsg` batches; [`afxdp`]: the AF_XDP
+//!   generator (`--generator afxdp`, the default) and its receive filter.
 //! - [`topo`]: the namespaces and veths, and the l2tpns target.
 //! - [`l2tpx`]: the l2tpx and baseline targets (controlplane + dataplane
 //!   binaries; the baseline runs the data plane as a bare forwarder).
@@ -19,6 +20,7 @@
 //! - [`svg`]: hand-written SVG charts; [`progress`]: progress on stderr.
 //! - [`clock`]: the only place that reads the clock.
 
+pub mod afxdp;
 pub mod alloc;
 pub mod cli;
 pub mod clock;

@@ -188,6 +188,9 @@ pub struct RunConfig {
     pub max_packets: u64,
     /// Frame size ("64", "imix", ...).
     pub size: String,
+    /// The traffic generator that ran: "afxdp" or "mmsg" (asked for, or
+    /// the fallback when AF_XDP could not bind).
+    pub generator: String,
 }
 
 /// Session setup results.
@@ -634,6 +637,7 @@ mod tests {
                 duration_s: 5.0,
                 max_packets: 1000,
                 size: "64".into(),
+                generator: "afxdp".into(),
             },
             setup: SetupReport {
                 requested: 8,

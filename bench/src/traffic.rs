@@ -10,8 +10,8 @@
 //! RFC 2544 convention): the subscriber's IPv4 packet is `size - 18`
 //! bytes, capped at [`MAX_IP_LEN`] (the PPP MRU the client asks for).
 
-use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
-use std::os::fd::AsRawFd;
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -309,20 +309,196 @@ impl RxStats {
     }
 }
 
+/// What [`TestIo::recv`] calls per test datagram: destination port, UDP
+/// payload, when it was received, and that on the payload clock.
+pub type OnDatagram<'a> = dyn FnMut(u16, &[u8], Instant, u64) + 'a;
+
+/// The LAC's and the core host's I/O, in that order.
+pub type IoPair = (Box<dyn TestIo>, Box<dyn TestIo>);
+
+/// A side's test-traffic I/O: UDP datagrams out from one of its flows
+/// (the LAC's tunnels; the core host has one), and the test datagrams
+/// that came in. The generators differ only here ([`MmsgIo`],
+/// [`crate::afxdp::XdpIo`]); the loops, the pacing and the statistics
+/// are the same code.
+pub trait TestIo: Send {
+    /// Room for the next datagram's payload from `flow`; `None` while the
+    /// batch or ring is full (the packet waits for a later turn).
+    fn slot(&mut self, flow: usize) -> Option<&mut [u8]>;
+    /// Queues the `len` bytes written into the last slot, to `dst` (`None`:
+    /// the flow's peer).
+    fn commit(&mut self, flow: usize, len: usize, dst: Option<SocketAddrV4>);
+    /// Hands what is queued to the kernel: (taken, refused).
+    fn flush(&mut self) -> (u64, u64);
+    /// Calls `f(destination port, UDP payload, when, when on the payload
+    /// clock)` for every test datagram waiting; returns how many.
+    fn recv(&mut self, f: &mut OnDatagram<'_>) -> usize;
+    /// Datagrams [`TestIo::flush`] counted as taken that have not left
+    /// (and will not now): asked once, after the drain.
+    fn unsent(&mut self) -> u64 {
+        0
+    }
+    /// Spin between packets rather than sleep (AF_XDP: no syscall to wait
+    /// in, and sleeping lets the RX ring fill).
+    fn busy_poll(&self) -> bool {
+        false
+    }
+    /// Test datagrams the receive side itself dropped so far (a full
+    /// AF_XDP RX ring): the generator's loss, not the target's.
+    fn rx_drops(&self) -> u64 {
+        0
+    }
+    /// A descriptor that polls readable when test datagrams wait, if
+    /// [`TestIo::recv`] has one.
+    fn poll_fd(&self) -> Option<RawFd> {
+        None
+    }
+}
+
+/// `sendmmsg` / `recvmmsg` over UDP sockets: flow `i` sends on
+/// `tx_fds[i]`; `rx` lists the sockets that receive only test traffic,
+/// with their port. The sockets must outlive it.
+pub struct MmsgIo {
+    tx: Vec<(RawFd, SendBatch)>,
+    rx: Vec<(RawFd, u16)>,
+    inb: RecvBatch,
+}
+
+impl MmsgIo {
+    /// See the type.
+    pub fn new(tx_fds: &[RawFd], rx: Vec<(RawFd, u16)>) -> MmsgIo {
+        MmsgIo {
+            tx: tx_fds
+                .iter()
+                .map(|&fd| (fd, SendBatch::new(BATCH)))
+                .collect(),
+            inb: RecvBatch::new(if rx.is_empty() { 0 } else { BATCH }),
+            rx,
+        }
+    }
+}
+
+impl TestIo for MmsgIo {
+    fn slot(&mut self, flow: usize) -> Option<&mut [u8]> {
+        let b = &mut self.tx[flow].1;
+        (!b.is_full()).then(|| b.slot())
+    }
+
+    fn commit(&mut self, flow: usize, len: usize, dst: Option<SocketAddrV4>) {
+        self.tx[flow].1.commit(len, dst);
+    }
+
+    fn flush(&mut self) -> (u64, u64) {
+        let (mut taken, mut refused) = (0, 0);
+        for (fd, b) in &mut self.tx {
+            let n = b.len() as u64;
+            if n > 0 {
+                let sent = b.flush(*fd).unwrap_or(0) as u64;
+                taken += sent;
+                refused += n - sent;
+            }
+        }
+        (taken, refused)
+    }
+
+    fn recv(&mut self, f: &mut OnDatagram<'_>) -> usize {
+        let mut total = 0;
+        for &(fd, port) in &self.rx {
+            while let Ok(n) = self.inb.recv(fd) {
+                if n == 0 {
+                    break;
+                }
+                let (t, tn) = (clock::now(), clock::nanos());
+                for i in 0..n {
+                    f(port, self.inb.packet(i), t, tn);
+                }
+                total += n;
+            }
+        }
+        total
+    }
+}
+
+/// Records an upstream datagram that reached the core host on `port`:
+/// plain to [`UP_PORT`], or (from the bare forwarder) still an L2TP data
+/// message on 1701. Frame sizes follow the module docs.
+pub fn record_up(rx: &mut RxStats, port: u16, p: &[u8], t: Instant, tn: u64) {
+    if port == UP_PORT {
+        // UDP payload + 8 + 20 + 18.
+        rx.record(p, p.len() + 46, t, tn);
+        return;
+    }
+    match l2tp_inner_ipv4(p).and_then(|ip| Some((ip.len(), udp_payload(ip, UP_PORT)?))) {
+        Some((ip_len, p)) => rx.record(p, ip_len + 18, t, tn),
+        None => rx.unknown += 1,
+    }
+}
+
+/// Records a downstream datagram that reached the LAC on `port`: plain to
+/// [`DOWN_PORT`] (from the bare forwarder), else an L2TP data message.
+pub fn record_down(rx: &mut RxStats, port: u16, p: &[u8], t: Instant, tn: u64) {
+    if port == DOWN_PORT {
+        rx.record(p, p.len() + 46, t, tn);
+        return;
+    }
+    match l2tp_inner_ipv4(p).and_then(|ip| Some((ip.len(), udp_payload(ip, DOWN_PORT)?))) {
+        Some((ip_len, p)) => rx.record(p, ip_len + 18, t, tn),
+        None => rx.unknown += 1,
+    }
+}
+
+/// How long a traffic loop may wait before its next turn: until the next
+/// packet is due (a sleeping generator), or, busy-polling, only when that
+/// is more than 100 µs away, and then 50 µs less (timer slack).
+pub fn turn_wait(sending: bool, pacer: &Pacer, busy: bool, idle: Duration) -> Duration {
+    if !sending {
+        return idle;
+    }
+    let wait = pacer.next_due().map_or(Duration::ZERO, |d| {
+        d.saturating_duration_since(clock::now())
+    });
+    if !busy {
+        return wait;
+    }
+    if wait > Duration::from_micros(100) {
+        (wait - Duration::from_micros(50)).min(Duration::from_millis(1))
+    } else {
+        Duration::ZERO
+    }
+}
+
+/// Sleeps `d`, or less if `fd` polls readable first (`ppoll`: finer than
+/// poll's milliseconds), so that a busy-polling receiver waiting for its
+/// next send still stamps arrivals when they happen.
+pub fn wait_readable(fd: Option<RawFd>, d: Duration) {
+    let Some(fd) = fd else {
+        std::thread::sleep(d);
+        return;
+    };
+    let mut p = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let ts = libc::timespec {
+        tv_sec: d.as_secs() as libc::time_t,
+        tv_nsec: libc::c_long::from(d.subsec_nanos() as i32),
+    };
+    // SAFETY: one live pollfd, a valid timespec, no signal mask.
+    unsafe { libc::ppoll(&mut p, 1, &ts, std::ptr::null()) };
+}
+
 /// The core-side host: sends downstream to every subscriber (stream ID,
-/// address) and receives upstream on `sock`, and on `l2tp` (L2TP data
-/// messages still encapsulated, from the bare forwarder) when given. Runs
-/// until its sender is done and `stop` is set (or the deadline passes),
-/// then drains for `params.drain`.
+/// address) over `io` (flow 0) and receives upstream from it. Runs until
+/// its sender is done and `stop` is set (or the deadline passes), then
+/// drains for `params.drain`.
 pub fn run_core(
-    sock: &UdpSocket,
-    l2tp: Option<&UdpSocket>,
+    io: &mut dyn TestIo,
     subscribers: &[(u32, Ipv4Addr)],
     params: &TrafficParams,
     streams: usize,
     stop: &AtomicBool,
 ) -> (TxStats, RxStats) {
-    let fd = sock.as_raw_fd();
     let mut tx = TxStats::default();
     let mut rx = RxStats::new(streams);
     rx.since_ns = params.since_ns;
@@ -336,69 +512,42 @@ pub fn run_core(
     let mut pacer = Pacer::new(start, params.pps_down.unwrap_or(0), limit);
     let mut seqs = vec![0u32; subscribers.len()];
     let mut next_sub = 0usize;
-    let mut out = SendBatch::new(BATCH);
-    let mut inb = RecvBatch::new(BATCH);
     let mut drain_until: Option<Instant> = None;
+    let busy = io.busy_poll();
     loop {
         let now = clock::now();
-        // Receive what is waiting.
-        while let Ok(n) = inb.recv(fd) {
-            if n == 0 {
-                break;
-            }
-            let t = clock::now();
-            let tn = clock::nanos();
-            for i in 0..n {
-                let p = inb.packet(i);
-                // The socket gives the UDP payload; its frame size is
-                // payload + 8 + 20 + 18.
-                rx.record(p, p.len() + 46, t, tn);
-            }
-        }
-        if let Some(l) = l2tp {
-            while let Ok(n) = inb.recv(l.as_raw_fd()) {
-                if n == 0 {
-                    break;
-                }
-                let (t, tn) = (clock::now(), clock::nanos());
-                for i in 0..n {
-                    match l2tp_inner_ipv4(inb.packet(i)) {
-                        Some(ip) => match udp_payload(ip, UP_PORT) {
-                            Some(p) => rx.record(p, ip.len() + 18, t, tn),
-                            None => rx.unknown += 1,
-                        },
-                        None => rx.unknown += 1,
-                    }
-                }
-            }
-        }
+        io.recv(&mut |port, p, t, tn| record_up(&mut rx, port, p, t, tn));
         let sending = now < end && !pacer.done() && !crate::interrupted();
         if sending {
             let due = pacer.due(now).min(BATCH as u64);
+            let mut queued = 0u64;
             for _ in 0..due {
                 let s = next_sub;
+                let Some(slot) = io.slot(0) else {
+                    break;
+                };
                 next_sub = (next_sub + 1) % subscribers.len();
                 let seq = seqs[s];
                 seqs[s] += 1;
                 let ip_len = params.size.ip_len(seq);
                 let len = ip_len - 28;
-                let slot = out.slot();
                 slot[..len].fill(0);
                 let (stream, addr) = subscribers[s];
                 write_payload(slot, stream, seq, clock::nanos());
-                out.commit(len, Some(SocketAddrV4::new(addr, DOWN_PORT)));
+                io.commit(0, len, Some(SocketAddrV4::new(addr, DOWN_PORT)));
                 tx.bytes += (ip_len + 18) as u64;
+                queued += 1;
             }
-            let queued = out.len() as u64;
             if queued > 0 {
-                let sent = out.flush(fd).unwrap_or(0) as u64;
+                let (sent, refused) = io.flush();
                 tx.first.get_or_insert(now);
                 tx.last = Some(clock::now());
                 tx.sent += sent;
-                tx.refused += queued - sent;
+                tx.refused += refused;
                 pacer.sent += queued;
             }
         } else {
+            io.flush();
             let d = *drain_until.get_or_insert(now + params.drain);
             if stop.load(Ordering::Acquire) && now >= d {
                 break;
@@ -407,10 +556,20 @@ pub fn run_core(
                 break;
             }
         }
-        if !sending || pacer.due(clock::now()) == 0 {
-            std::thread::sleep(Duration::from_micros(if sending { 50 } else { 200 }));
+        let wait = if busy {
+            turn_wait(sending, &pacer, true, Duration::from_micros(200))
+        } else if !sending || pacer.due(clock::now()) == 0 {
+            Duration::from_micros(if sending { 50 } else { 200 })
+        } else {
+            Duration::ZERO
+        };
+        if !wait.is_zero() {
+            wait_readable(io.poll_fd(), wait);
         }
     }
+    let unsent = io.unsent();
+    tx.sent -= unsent.min(tx.sent);
+    tx.refused += unsent;
     // Bytes of refused packets are not bytes sent.
     if let Some(b) = (tx.bytes * tx.sent).checked_div(tx.sent + tx.refused) {
         tx.bytes = b;

@@ -35,6 +35,16 @@ pub fn object() -> &'static [u8] {
     OBJECT
 }
 
+/// l2tpx-bench's receive filter, built from `ebpf/bench_xdp.c`: program
+/// `bench_steer`, maps `bench_config` (ARRAY[1] of u32: the plain UDP port
+/// to steer) and `bench_xsks` (XSKMAP of [`MAX_QUEUES`] entries).
+static BENCH_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/bench_xdp.o"));
+
+/// The embedded bench filter object (see `ebpf/bench_xdp.c`).
+pub fn bench_object() -> &'static [u8] {
+    BENCH_OBJECT
+}
+
 /// `L2TPX_ABI_VERSION`: bumped on any change user space must know about.
 pub const ABI_VERSION: u32 = c::ABI_VERSION;
 /// Entries of each XSKMAP: the highest RX queue served, plus one.

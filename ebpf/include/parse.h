@@ -188,6 +188,7 @@ static __always_inline int parse_ipv6(const struct frame *f, __u32 l3_off, struc
 /* ---- UDP ---- */
 
 struct udp {
+	__u16 sport;    /* host byte order */
 	__u16 dport;    /* host byte order */
 	__u32 data_off; /* first payload byte */
 	__u32 end;      /* where the datagram ends (UDP Length) */
@@ -207,6 +208,7 @@ static __always_inline int parse_udp(const struct frame *f, const struct ip4 *ip
 	len = bpf_ntohs(udp->len);
 	if (len < sizeof(*udp) || ip->l4_off + len > ip->end)
 		return PARSE_MALFORMED;
+	out->sport = bpf_ntohs(udp->source);
 	out->dport = bpf_ntohs(udp->dest);
 	out->data_off = ip->l4_off + sizeof(*udp);
 	out->end = ip->l4_off + len;
