@@ -349,3 +349,130 @@ impl TestIo for XdpIo {
         Some(self.sock.as_fd().as_raw_fd())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::traffic::{
+        read_payload, record_down, record_up, write_ipv4_udp, write_l2tp_ppp_header, write_payload,
+        RxStats, DOWN_PORT, UP_PORT,
+    };
+    use l2tpx_wire::ethernet::{EtherType, Frame};
+    use l2tpx_wire::{ipv4, udp};
+    use std::net::Ipv4Addr;
+
+    const LAC_MAC: [u8; 6] = [2, 0, 0, 0, 0, 1];
+    const LNS_MAC: [u8; 6] = [2, 0, 0, 0, 0, 2];
+    const SUB: Ipv4Addr = Ipv4Addr::new(198, 18, 64, 1);
+    const CORE: Ipv4Addr = Ipv4Addr::new(198, 19, 0, 2);
+
+    /// Ethernet, IPv4 (checksum valid), UDP (checksum 0) of a frame:
+    /// (source, destination, UDP payload).
+    fn parse(frame: &[u8]) -> (SocketAddrV4, SocketAddrV4, Vec<u8>) {
+        let eth = Frame::new_checked(frame).unwrap();
+        assert_eq!(eth.ethertype(), EtherType::Ipv4);
+        let ip = ipv4::Packet::new_checked(eth.payload()).unwrap();
+        assert!(ip.verify_checksum());
+        assert_eq!(usize::from(ip.total_len()), frame.len() - 14);
+        let u = udp::Packet::new_checked(ip.payload()).unwrap();
+        assert_eq!(u.checksum(), 0);
+        assert!(u.verify_checksum(ip.src_addr(), ip.dst_addr()));
+        (
+            SocketAddrV4::new(ip.src_addr(), u.src_port()),
+            SocketAddrV4::new(ip.dst_addr(), u.dst_port()),
+            u.payload().to_vec(),
+        )
+    }
+
+    #[test]
+    fn downstream_frame_is_byte_exact() {
+        // What run_core writes into a slot: 18 bytes of payload (64-byte frame).
+        let mut b = [0xeeu8; 128];
+        b[HEADERS..HEADERS + 18].fill(0);
+        write_payload(&mut b[HEADERS..], 5, 6, 7);
+        let src = SocketAddrV4::new(CORE, UP_PORT);
+        let dst = SocketAddrV4::new(SUB, DOWN_PORT);
+        let n = write_eth_ipv4_udp(&mut b, LNS_MAC, LAC_MAC, src, dst, 18, 1);
+        assert_eq!(n, 60);
+        #[rustfmt::skip]
+        let want: [u8; 60] = [
+            2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2, 0x08, 0x00,
+            0x45, 0, 0, 46, 0, 1, 0, 0, 64, 17, 0xae, 0x95, 198, 19, 0, 2, 198, 18, 64, 1,
+            0x23, 0x28, 0x23, 0x29, 0, 26, 0, 0,
+            0, 0, 0, 5, 0, 0, 0, 6, 0, 0, 0, 0, 0, 0, 0, 7, 0, 0,
+        ];
+        assert_eq!(b[..n], want);
+        let (s, d, p) = parse(&b[..n]);
+        assert_eq!((s, d), (src, dst));
+        assert_eq!(read_payload(&p), Some((5, 6, 7)));
+        // frame_udp and the shared receive path see the same datagram.
+        let (port, payload) = frame_udp(&b[..n]).unwrap();
+        assert_eq!((port, payload), (DOWN_PORT, &p[..]));
+        let mut rx = RxStats::new(8);
+        record_down(&mut rx, port, payload, clock::now(), 10);
+        assert_eq!((rx.received, rx.bytes, rx.unknown), (1, 64, 0));
+    }
+
+    #[test]
+    fn upstream_frame_parses_back() {
+        // What Emulator::traffic writes: L2TP + PPP + inner IPv4/UDP.
+        let ip_len = 46;
+        let mut b = [0u8; 256];
+        let m = &mut b[HEADERS..];
+        let total = write_l2tp_ppp_header(m, 0x1234, 0x5678, ip_len);
+        let inner_src = SocketAddrV4::new(SUB, UP_PORT);
+        let inner_dst = SocketAddrV4::new(CORE, UP_PORT);
+        write_ipv4_udp(&mut m[12..], inner_src, inner_dst, ip_len, 3, 9, 1000);
+        let src = SocketAddrV4::new(Ipv4Addr::new(198, 18, 0, 2), 40000);
+        let dst = SocketAddrV4::new(Ipv4Addr::new(198, 18, 0, 1), 1701);
+        let n = write_eth_ipv4_udp(&mut b, LAC_MAC, LNS_MAC, src, dst, total, 0xbeef);
+        assert_eq!(n, HEADERS + 8 + 4 + ip_len);
+        assert_eq!(&b[..12], &[2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1]);
+        let (s, d, msg) = parse(&b[..n]);
+        assert_eq!((s, d), (src, dst));
+        let h = l2tpx_wire::l2tp::DataHeader::parse(&msg).unwrap();
+        assert_eq!((h.tunnel_id, h.session_id), (0x1234, 0x5678));
+        assert_eq!(h.payload_end, msg.len());
+        let ppp = &msg[h.payload_offset..h.payload_end];
+        let (proto, off) = l2tpx_wire::ppp::protocol_and_offset(ppp).unwrap();
+        assert_eq!(proto, 0x0021);
+        let inner = ipv4::Packet::new_checked(&ppp[off..]).unwrap();
+        assert!(inner.verify_checksum());
+        assert_eq!((inner.src_addr(), inner.dst_addr()), (SUB, CORE));
+        let u = udp::Packet::new_checked(inner.payload()).unwrap();
+        assert_eq!((u.src_port(), u.dst_port()), (UP_PORT, UP_PORT));
+        assert_eq!(read_payload(u.payload()), Some((3, 9, 1000)));
+        // The bare forwarder hands the core host this frame as it is.
+        let (port, payload) = frame_udp(&b[..n]).unwrap();
+        assert_eq!(port, 1701);
+        let mut rx = RxStats::new(8);
+        record_up(&mut rx, port, payload, clock::now(), 2000);
+        assert_eq!((rx.received, rx.bytes, rx.unknown), (1, 64, 0));
+        assert_eq!(rx.latency_ns.max(), 1000);
+    }
+
+    #[test]
+    fn frame_udp_takes_only_whole_unfragmented_ipv4_udp() {
+        let mut b = [0u8; 128];
+        let src = SocketAddrV4::new(CORE, UP_PORT);
+        let dst = SocketAddrV4::new(SUB, DOWN_PORT);
+        let n = write_eth_ipv4_udp(&mut b, LNS_MAC, LAC_MAC, src, dst, 18, 1);
+        // Ethernet padding after the datagram is not payload.
+        assert_eq!(frame_udp(&b[..n + 4]).unwrap().1.len(), 18);
+        // Cut inside the datagram.
+        assert_eq!(frame_udp(&b[..n - 1]), None);
+        let bad = |f: &dyn Fn(&mut [u8])| {
+            let mut c = b;
+            f(&mut c);
+            frame_udp(&c[..n]).map(|(p, d)| (p, d.len()))
+        };
+        assert_eq!(bad(&|c| c[12] = 0x86), None, "not IPv4");
+        assert_eq!(bad(&|c| c[14 + 9] = 6), None, "TCP");
+        assert_eq!(bad(&|c| c[14 + 6] = 0x20), None, "MF");
+        assert_eq!(bad(&|c| c[14 + 7] = 1), None, "offset");
+        assert_eq!(bad(&|c| c[14] = 0x44), None, "IHL 4");
+        assert_eq!(bad(&|c| c[34 + 5] = 7), None, "UDP length < 8");
+        assert_eq!(bad(&|c| c[34 + 5] = 27), None, "UDP length past IP");
+        assert!(bad(&|_| ()).is_some());
+    }
+}

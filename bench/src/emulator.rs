@@ -28,8 +28,8 @@ use l2tpx_wire::ppp::protocol_and_offset;
 use crate::clock;
 use crate::mmsg::{RecvBatch, SendBatch, SLOT};
 use crate::traffic::{
-    record_down, turn_wait, wait_readable, write_ipv4_udp, MmsgIo, Pacer, RxStats, TestIo,
-    TrafficParams, TxStats, BATCH, DOWN_PORT, UP_PORT,
+    record_down, turn_wait, wait_readable, write_ipv4_udp, write_l2tp_ppp_header, MmsgIo, Pacer,
+    RxStats, TestIo, TrafficParams, TxStats, BATCH, DOWN_PORT, UP_PORT,
 };
 
 /// Emulator settings.
@@ -911,12 +911,8 @@ impl Emulator {
                     let seq = seqs[k];
                     seqs[k] += 1;
                     let ip_len = params.size.ip_len(seq);
-                    slot[0..2].copy_from_slice(&0x4002u16.to_be_bytes());
-                    let total = 8 + 4 + ip_len;
-                    slot[2..4].copy_from_slice(&(total as u16).to_be_bytes());
-                    slot[4..6].copy_from_slice(&self.tuns[t].peer_tid.to_be_bytes());
-                    slot[6..8].copy_from_slice(&s.peer_sid.to_be_bytes());
-                    slot[8..12].copy_from_slice(&[0xff, 0x03, 0x00, 0x21]);
+                    let total =
+                        write_l2tp_ppp_header(slot, self.tuns[t].peer_tid, s.peer_sid, ip_len);
                     write_ipv4_udp(
                         &mut slot[12..],
                         SocketAddrV4::new(addr, UP_PORT),

@@ -155,6 +155,20 @@ pub fn write_ipv4_udp(
     ip_len
 }
 
+/// Writes the 12 bytes in front of an upstream test packet: the L2TP data
+/// header (version 2, L=1, Length covering `ip_len` more bytes) to the
+/// LNS's `tunnel` and `session`, and PPP `FF 03 00 21` (IPv4). Returns the
+/// message length, header included.
+pub fn write_l2tp_ppp_header(buf: &mut [u8], tunnel: u16, session: u16, ip_len: usize) -> usize {
+    let total = 8 + 4 + ip_len;
+    buf[0..2].copy_from_slice(&0x4002u16.to_be_bytes());
+    buf[2..4].copy_from_slice(&(total as u16).to_be_bytes());
+    buf[4..6].copy_from_slice(&tunnel.to_be_bytes());
+    buf[6..8].copy_from_slice(&session.to_be_bytes());
+    buf[8..12].copy_from_slice(&[0xff, 0x03, 0x00, 0x21]);
+    total
+}
+
 /// The IPv4 packet inside an L2TP data message carrying PPP (protocol
 /// 0x0021), or `None` for anything else.
 pub fn l2tp_inner_ipv4(msg: &[u8]) -> Option<&[u8]> {
