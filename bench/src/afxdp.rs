@@ -333,7 +333,7 @@ impl TestIo for XdpIo {
         self.in_flight
     }
 
-    fn busy_poll(&self) -> bool {
+    fn poll_mode(&self) -> bool {
         true
     }
 

@@ -887,7 +887,7 @@ impl Emulator {
         let dst = SocketAddrV4::new(params.core_addr, core_port);
         let mut next = 0usize;
         let stop_at = end + params.drain;
-        let busy = io.busy_poll();
+        let poll = io.poll_mode();
         let mut control_at = start;
         self.io_fd = io.poll_fd();
         loop {
@@ -941,8 +941,8 @@ impl Emulator {
                 }
             }
             let now = clock::now();
-            if busy {
-                // The control channels every millisecond; the RX ring every turn.
+            if poll {
+                // The RX ring every turn; the control channels every millisecond.
                 if !sending {
                     self.step(now, Duration::from_millis(1));
                 } else {

@@ -352,9 +352,11 @@ pub trait TestIo: Send {
     fn unsent(&mut self) -> u64 {
         0
     }
-    /// Spin between packets rather than sleep (AF_XDP: no syscall to wait
-    /// in, and sleeping lets the RX ring fill).
-    fn busy_poll(&self) -> bool {
+    /// Receives from rings, not sockets (AF_XDP): the loops drain them
+    /// every turn, wait in `ppoll` on [`TestIo::poll_fd`] (so an arrival
+    /// ends the wait and is stamped when it comes), and send in turns at
+    /// least [`MIN_TURN`] apart.
+    fn poll_mode(&self) -> bool {
         false
     }
     /// Test datagrams the receive side itself dropped so far (a full
@@ -462,28 +464,29 @@ pub fn record_down(rx: &mut RxStats, port: u16, p: &[u8], t: Instant, tn: u64) {
 }
 
 /// How long a traffic loop may wait before its next turn: until the next
-/// packet is due (a sleeping generator), or, busy-polling, only when that
-/// is more than 100 µs away, and then 50 µs less (timer slack).
-pub fn turn_wait(sending: bool, pacer: &Pacer, busy: bool, idle: Duration) -> Duration {
+/// packet is due; with AF_XDP (`poll`), at least [`MIN_TURN`] once nothing
+/// is due, in a wait that ends early when test datagrams arrive.
+pub fn turn_wait(sending: bool, pacer: &Pacer, poll: bool, idle: Duration) -> Duration {
     if !sending {
         return idle;
     }
     let wait = pacer.next_due().map_or(Duration::ZERO, |d| {
         d.saturating_duration_since(clock::now())
     });
-    if !busy {
+    if !poll || wait.is_zero() {
         return wait;
     }
-    if wait > Duration::from_micros(100) {
-        (wait - Duration::from_micros(50)).min(Duration::from_millis(1))
-    } else {
-        Duration::ZERO
-    }
+    wait.clamp(MIN_TURN, Duration::from_millis(1))
 }
 
+/// The shortest wait between a poll-mode sender's turns: packets due
+/// within it leave together, with one TX kick. Spinning instead takes the
+/// CPU the target needs when both share a small machine (docs/decisions.md).
+pub const MIN_TURN: Duration = Duration::from_micros(20);
+
 /// Sleeps `d`, or less if `fd` polls readable first (`ppoll`: finer than
-/// poll's milliseconds), so that a busy-polling receiver waiting for its
-/// next send still stamps arrivals when they happen.
+/// poll's milliseconds), so that a receiver waiting for its next send
+/// still stamps arrivals when they happen.
 pub fn wait_readable(fd: Option<RawFd>, d: Duration) {
     let Some(fd) = fd else {
         std::thread::sleep(d);
@@ -527,7 +530,7 @@ pub fn run_core(
     let mut seqs = vec![0u32; subscribers.len()];
     let mut next_sub = 0usize;
     let mut drain_until: Option<Instant> = None;
-    let busy = io.busy_poll();
+    let poll = io.poll_mode();
     loop {
         let now = clock::now();
         io.recv(&mut |port, p, t, tn| record_up(&mut rx, port, p, t, tn));
@@ -570,7 +573,7 @@ pub fn run_core(
                 break;
             }
         }
-        let wait = if busy {
+        let wait = if poll {
             turn_wait(sending, &pacer, true, Duration::from_micros(200))
         } else if !sending || pacer.due(clock::now()) == 0 {
             Duration::from_micros(if sending { 50 } else { 200 })
@@ -624,6 +627,26 @@ mod tests {
         rx.record(&b[28..46], 64, t, 2000);
         assert_eq!((rx.received, rx.reordered), (2, 1));
         assert_eq!(rx.latency_ns.max(), 1000);
+    }
+
+    #[test]
+    fn turns_wait_for_the_next_packet_at_least_min_turn_in_poll_mode() {
+        let idle = Duration::from_millis(2);
+        let t = clock::now();
+        let unpaced = Pacer::new(t, 0, 10);
+        assert_eq!(turn_wait(false, &unpaced, true, idle), idle);
+        assert_eq!(turn_wait(true, &unpaced, true, idle), Duration::ZERO);
+        // 1 pps, one sent: the next is due in about a second.
+        let mut slow = Pacer::new(t, 1, 10);
+        slow.sent = 1;
+        assert_eq!(turn_wait(true, &slow, true, idle), Duration::from_millis(1));
+        assert!(turn_wait(true, &slow, false, idle) > Duration::from_millis(900));
+        // 10 Mpps, one sent: due in 100 ns, so a poll-mode turn waits MIN_TURN.
+        let mut fast = Pacer::new(clock::now(), 10_000_000, 10);
+        fast.sent = 1;
+        let w = turn_wait(true, &fast, true, idle);
+        assert!(w == MIN_TURN || w.is_zero(), "{w:?}");
+        assert!(turn_wait(true, &fast, false, idle) <= Duration::from_nanos(100));
     }
 
     #[test]
