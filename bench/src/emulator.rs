@@ -28,7 +28,7 @@ use l2tpx_wire::ppp::protocol_and_offset;
 use crate::clock;
 use crate::mmsg::{RecvBatch, SendBatch, SLOT};
 use crate::traffic::{
-    record_down, turn_wait, wait_readable, write_ipv4_udp, write_l2tp_ppp_header, MmsgIo, Pacer,
+    fine_timer_slack, record_down, turn_wait, write_ipv4_udp, write_l2tp_ppp_header, MmsgIo, Pacer,
     RxStats, TestIo, TrafficParams, TxStats, BATCH, DOWN_PORT, UP_PORT,
 };
 
@@ -890,6 +890,9 @@ impl Emulator {
         let poll = io.poll_mode();
         let mut control_at = start;
         self.io_fd = io.poll_fd();
+        if poll {
+            fine_timer_slack();
+        }
         loop {
             let now = clock::now();
             if let Some(rx) = self.down_rx.as_mut() {
@@ -952,7 +955,7 @@ impl Emulator {
                     }
                     let wait = turn_wait(true, &pacer, true, Duration::ZERO);
                     if !wait.is_zero() {
-                        wait_readable(self.io_fd, wait);
+                        std::thread::sleep(wait);
                     }
                 }
                 continue;

@@ -353,9 +353,9 @@ pub trait TestIo: Send {
         0
     }
     /// Receives from rings, not sockets (AF_XDP): the loops drain them
-    /// every turn, wait in `ppoll` on [`TestIo::poll_fd`] (so an arrival
-    /// ends the wait and is stamped when it comes), and send in turns at
-    /// least [`MIN_TURN`] apart.
+    /// every turn and, while sending, sleep [`MIN_TURN`]..[`MAX_TURN`]
+    /// between turns; while draining they wait in `ppoll` on
+    /// [`TestIo::poll_fd`].
     fn poll_mode(&self) -> bool {
         false
     }
@@ -464,8 +464,8 @@ pub fn record_down(rx: &mut RxStats, port: u16, p: &[u8], t: Instant, tn: u64) {
 }
 
 /// How long a traffic loop may wait before its next turn: until the next
-/// packet is due; with AF_XDP (`poll`), at least [`MIN_TURN`] once nothing
-/// is due, in a wait that ends early when test datagrams arrive.
+/// packet is due; with AF_XDP (`poll`), between [`MIN_TURN`] and
+/// [`MAX_TURN`] once nothing is due.
 pub fn turn_wait(sending: bool, pacer: &Pacer, poll: bool, idle: Duration) -> Duration {
     if !sending {
         return idle;
@@ -476,17 +476,29 @@ pub fn turn_wait(sending: bool, pacer: &Pacer, poll: bool, idle: Duration) -> Du
     if !poll || wait.is_zero() {
         return wait;
     }
-    wait.clamp(MIN_TURN, Duration::from_millis(1))
+    wait.clamp(MIN_TURN, MAX_TURN)
 }
 
 /// The shortest wait between a poll-mode sender's turns: packets due
 /// within it leave together, with one TX kick. Spinning instead takes the
-/// CPU the target needs when both share a small machine (docs/decisions.md).
+/// CPU the target needs when both share a small machine (D27).
 pub const MIN_TURN: Duration = Duration::from_micros(20);
 
+/// The longest: the RX ring is drained every turn, and a sending loop is
+/// not woken by arrivals (a wakeup per arriving batch costs the target's
+/// CPU, D27), so this bounds how late an arrival is stamped.
+pub const MAX_TURN: Duration = Duration::from_micros(50);
+
+/// Makes the calling thread's sleeps end within about 5 µs of their time
+/// (`PR_SET_TIMERSLACK`; the default slack is 50 µs).
+pub fn fine_timer_slack() {
+    // SAFETY: a per-thread setting; no pointers.
+    unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, 5_000 as libc::c_ulong, 0, 0, 0) };
+}
+
 /// Sleeps `d`, or less if `fd` polls readable first (`ppoll`: finer than
-/// poll's milliseconds), so that a receiver waiting for its next send
-/// still stamps arrivals when they happen.
+/// poll's milliseconds), so that a draining receiver stamps arrivals when
+/// they happen.
 pub fn wait_readable(fd: Option<RawFd>, d: Duration) {
     let Some(fd) = fd else {
         std::thread::sleep(d);
@@ -531,6 +543,9 @@ pub fn run_core(
     let mut next_sub = 0usize;
     let mut drain_until: Option<Instant> = None;
     let poll = io.poll_mode();
+    if poll {
+        fine_timer_slack();
+    }
     loop {
         let now = clock::now();
         io.recv(&mut |port, p, t, tn| record_up(&mut rx, port, p, t, tn));
@@ -581,7 +596,7 @@ pub fn run_core(
             Duration::ZERO
         };
         if !wait.is_zero() {
-            wait_readable(io.poll_fd(), wait);
+            wait_readable(io.poll_fd().filter(|_| !sending), wait);
         }
     }
     let unsent = io.unsent();
@@ -630,7 +645,7 @@ mod tests {
     }
 
     #[test]
-    fn turns_wait_for_the_next_packet_at_least_min_turn_in_poll_mode() {
+    fn poll_mode_turns_are_min_turn_to_max_turn_apart() {
         let idle = Duration::from_millis(2);
         let t = clock::now();
         let unpaced = Pacer::new(t, 0, 10);
@@ -639,7 +654,7 @@ mod tests {
         // 1 pps, one sent: the next is due in about a second.
         let mut slow = Pacer::new(t, 1, 10);
         slow.sent = 1;
-        assert_eq!(turn_wait(true, &slow, true, idle), Duration::from_millis(1));
+        assert_eq!(turn_wait(true, &slow, true, idle), MAX_TURN);
         assert!(turn_wait(true, &slow, false, idle) > Duration::from_millis(900));
         // 10 Mpps, one sent: due in 100 ns, so a poll-mode turn waits MIN_TURN.
         let mut fast = Pacer::new(clock::now(), 10_000_000, 10);
