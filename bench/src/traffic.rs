@@ -481,12 +481,12 @@ pub fn turn_wait(sending: bool, pacer: &Pacer, poll: bool, idle: Duration) -> Du
 
 /// The shortest wait between a poll-mode sender's turns: packets due
 /// within it leave together, with one TX kick. Spinning instead takes the
-/// CPU the target needs when both share a small machine (D27).
+/// CPU the target needs when both share a small machine (D29).
 pub const MIN_TURN: Duration = Duration::from_micros(20);
 
 /// The longest: the RX ring is drained every turn, and a sending loop is
 /// not woken by arrivals (a wakeup per arriving batch costs the target's
-/// CPU, D27), so this bounds how late an arrival is stamped.
+/// CPU, D29), so this bounds how late an arrival is stamped.
 pub const MAX_TURN: Duration = Duration::from_micros(50);
 
 /// Makes the calling thread's sleeps end within about 5 µs of their time
