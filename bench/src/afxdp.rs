@@ -159,6 +159,10 @@ pub struct XdpIo {
     umem: Umem,
     _filter: Filter,
     free: Vec<u64>,
+    /// Received frames waiting for room in the fill ring: the kernel
+    /// publishes the fill ring's consumer index lazily, so it may show
+    /// less room than frames it has already handed over.
+    refill: Vec<u64>,
     /// The frame [`TestIo::slot`] handed out, until committed.
     cur: Option<u64>,
     /// Descriptors written to the TX ring and not yet submitted.
@@ -216,6 +220,7 @@ impl XdpIo {
             umem,
             _filter: filter,
             free: (half..FRAMES).map(Umem::frame_addr).collect(),
+            refill: Vec::with_capacity(half as usize),
             cur: None,
             queued: 0,
             in_flight: 0,
@@ -225,6 +230,16 @@ impl XdpIo {
             peer,
             ident: 0,
         })
+    }
+
+    /// Returns as many received frames to the fill ring as it has room
+    /// for; the rest wait in `refill` for the next turn.
+    fn refill_fill_ring(&mut self) {
+        let room = self.sock.fill.free(self.refill.len() as u32);
+        for (i, addr) in self.refill.drain(..room as usize).enumerate() {
+            self.sock.fill.write(i as u32, addr);
+        }
+        self.sock.fill.submit(room);
     }
 
     fn reclaim(&mut self) {
@@ -292,6 +307,7 @@ impl TestIo for XdpIo {
 
     fn recv(&mut self, f: &mut OnDatagram<'_>) -> usize {
         let mut total = 0;
+        self.refill_fill_ring();
         loop {
             let n = self.sock.rx.available(RX_BATCH);
             if n == 0 {
@@ -308,15 +324,11 @@ impl TestIo for XdpIo {
                     }
                 }
             }
-            // The fill ring holds every RX frame, so there is room for these.
-            let room = self.sock.fill.free(n);
-            debug_assert_eq!(room, n);
-            for i in 0..room {
-                let d = self.sock.rx.read(i);
-                self.sock.fill.write(i, Umem::chunk_of(d.addr));
+            for i in 0..n {
+                self.refill.push(Umem::chunk_of(self.sock.rx.read(i).addr));
             }
-            self.sock.fill.submit(room);
             self.sock.rx.release(n);
+            self.refill_fill_ring();
             total += n as usize;
             if n < RX_BATCH {
                 break;
