@@ -26,11 +26,12 @@ use l2tpx_wire::l2tp::{is_control_message, DataHeader};
 use l2tpx_wire::ppp::protocol_and_offset;
 
 use crate::clock;
-use crate::mmsg::{RecvBatch, SendBatch, SLOT};
+use crate::traffic::SLOT;
 use crate::traffic::{
     fine_timer_slack, record_down, turn_wait, write_ipv4_udp, write_l2tp_ppp_header, MmsgIo, Pacer,
     RxStats, TestIo, TrafficParams, TxStats, BATCH, DOWN_PORT, UP_PORT,
 };
+use l2tpx_netio::{RecvBatch, SendBatch};
 
 /// Emulator settings.
 #[derive(Debug, Clone)]
@@ -228,7 +229,7 @@ impl TxQueue {
         if !self.batch.is_empty() {
             // As with `send`: a refused datagram is retransmitted by the
             // reliable layer or the PPP restart timer.
-            let _ = self.batch.flush(tuns[self.tunnel].sock.as_raw_fd());
+            let _ = self.batch.flush(&tuns[self.tunnel].sock);
         }
     }
 }
@@ -313,9 +314,9 @@ impl Emulator {
             tuns,
             sess,
             timers: BinaryHeap::new(),
-            rx: RecvBatch::new(BATCH),
+            rx: RecvBatch::new(BATCH, SLOT),
             tx: TxQueue {
-                batch: SendBatch::new(BATCH),
+                batch: SendBatch::new(BATCH, SLOT),
                 tunnel: 0,
             },
             buf: vec![0; SLOT],
@@ -609,9 +610,8 @@ impl Emulator {
         let Some(sock) = &self.plain_down else {
             return;
         };
-        let fd = sock.as_raw_fd();
         loop {
-            let n = match self.rx.recv(fd) {
+            let n = match self.rx.recv(sock, BATCH) {
                 Ok(0) | Err(_) => break,
                 Ok(n) => n,
             };
@@ -681,17 +681,18 @@ impl Emulator {
 
     fn read_tunnel(&mut self, t: usize, now: Instant) {
         loop {
-            let fd = self.tuns[t].sock.as_raw_fd();
-            let n = match self.rx.recv(fd) {
+            let n = match self.rx.recv(&self.tuns[t].sock, BATCH) {
                 Ok(0) | Err(_) => break,
                 Ok(n) => n,
             };
-            let mut rx = std::mem::replace(&mut self.rx, RecvBatch::new(0));
+            let mut rx = std::mem::take(&mut self.rx);
             let mut control = false;
             for k in 0..n {
                 let pkt = rx.packet(k);
                 if is_control_message(pkt) {
-                    let peer = SocketAddr::V4(rx.source(k));
+                    let Some(peer) = rx.source(k) else {
+                        continue;
+                    };
                     self.tuns[t].lac.handle(now, peer, pkt);
                     control = true;
                 } else {

@@ -26,7 +26,6 @@ pub mod cli;
 pub mod clock;
 pub mod emulator;
 pub mod l2tpx;
-pub mod mmsg;
 pub mod progress;
 pub mod report;
 pub mod rfc2544;

@@ -11,14 +11,14 @@
 //! bytes, capped at [`MAX_IP_LEN`] (the PPP MRU the client asks for).
 
 use std::net::{Ipv4Addr, SocketAddrV4};
-use std::os::fd::RawFd;
+use std::os::fd::{BorrowedFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 
 use crate::clock;
-use crate::mmsg::{RecvBatch, SendBatch};
+use l2tpx_netio::{RecvBatch, SendBatch};
 
 /// Payload bytes that carry data (the rest is padding).
 pub const PAYLOAD_LEN: usize = 16;
@@ -32,6 +32,8 @@ pub const UP_PORT: u16 = 9000;
 pub const DOWN_PORT: u16 = 9001;
 /// Batch size for sendmmsg / recvmmsg.
 pub const BATCH: usize = 64;
+/// Largest datagram a sendmmsg / recvmmsg slot holds.
+pub const SLOT: usize = 2048;
 
 /// Packet sizes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -386,12 +388,19 @@ impl MmsgIo {
         MmsgIo {
             tx: tx_fds
                 .iter()
-                .map(|&fd| (fd, SendBatch::new(BATCH)))
+                .map(|&fd| (fd, SendBatch::new(BATCH, SLOT)))
                 .collect(),
-            inb: RecvBatch::new(if rx.is_empty() { 0 } else { BATCH }),
+            inb: RecvBatch::new(if rx.is_empty() { 0 } else { BATCH }, SLOT),
             rx,
         }
     }
+}
+
+/// A descriptor of a socket that outlives the [`MmsgIo`] (its contract).
+fn borrow(fd: RawFd) -> BorrowedFd<'static> {
+    // SAFETY: MmsgIo's sockets outlive it (see the type), and the
+    // borrow does not escape the call it is made for.
+    unsafe { BorrowedFd::borrow_raw(fd) }
 }
 
 impl TestIo for MmsgIo {
@@ -409,7 +418,7 @@ impl TestIo for MmsgIo {
         for (fd, b) in &mut self.tx {
             let n = b.len() as u64;
             if n > 0 {
-                let sent = b.flush(*fd).unwrap_or(0) as u64;
+                let sent = b.flush(borrow(*fd)).unwrap_or(0) as u64;
                 taken += sent;
                 refused += n - sent;
             }
@@ -420,7 +429,7 @@ impl TestIo for MmsgIo {
     fn recv(&mut self, f: &mut OnDatagram<'_>) -> usize {
         let mut total = 0;
         for &(fd, port) in &self.rx {
-            while let Ok(n) = self.inb.recv(fd) {
+            while let Ok(n) = self.inb.recv(borrow(fd), BATCH) {
                 if n == 0 {
                     break;
                 }

@@ -1,9 +1,9 @@
-//! Batched datagram receive: `recvmmsg(2)` behind a safe API.
+//! Batched datagrams: `recvmmsg(2)` and `sendmmsg(2)` behind a safe API.
 //!
 //! The control plane forbids unsafe code and rustix has no `recvmmsg`
-//! wrapper, so the one system call it needs lives here (D26). One call
-//! fills up to a batch of slots; per datagram it costs a copy, not a
-//! system call.
+//! wrapper, so the system calls live here (D26), shared with the bench's
+//! generator. One call moves up to a batch; per datagram it costs a copy,
+//! not a system call.
 
 use std::io;
 use std::mem::size_of;
@@ -36,10 +36,10 @@ impl std::fmt::Debug for RecvBatch {
 }
 
 impl RecvBatch {
-    /// `n` slots (at least one) of `slot` bytes each. A datagram longer
-    /// than `slot` is cut short and reported by [`RecvBatch::truncated`].
+    /// `n` slots of `slot` bytes each. A datagram longer than `slot` is
+    /// cut short and reported by [`RecvBatch::truncated`]. With no slots
+    /// every receive gets nothing.
     pub fn new(n: usize, slot: usize) -> Self {
-        let n = n.max(1);
         RecvBatch {
             slot,
             buf: vec![0; n * slot],
@@ -67,7 +67,10 @@ impl RecvBatch {
     /// blocking: `Ok(0)` when none is waiting.
     pub fn recv(&mut self, sock: impl AsFd, max: usize) -> io::Result<usize> {
         self.n = 0;
-        let cap = max.clamp(1, self.iov.len());
+        let cap = max.min(self.iov.len());
+        if cap == 0 {
+            return Ok(0);
+        }
         let base = self.buf.as_mut_ptr();
         for i in 0..cap {
             // SAFETY: slot i lies inside `buf` (capacity * slot bytes).
@@ -164,6 +167,148 @@ impl RecvBatch {
     }
 }
 
+impl Default for RecvBatch {
+    /// No slots (nothing allocated): a placeholder while a batch is lent.
+    fn default() -> Self {
+        RecvBatch::new(0, 0)
+    }
+}
+
+fn sockaddr_in(a: SocketAddrV4) -> libc::sockaddr_in {
+    libc::sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: a.port().to_be(),
+        sin_addr: libc::in_addr {
+            s_addr: u32::from(*a.ip()).to_be(),
+        },
+        sin_zero: [0; 8],
+    }
+}
+
+/// A batch of datagrams for `sendmmsg`, to IPv4 destinations or to a
+/// connected socket's peer.
+pub struct SendBatch {
+    slot: usize,
+    buf: Vec<u8>,
+    lens: Vec<usize>,
+    dsts: Vec<Option<libc::sockaddr_in>>,
+    n: usize,
+}
+
+impl std::fmt::Debug for SendBatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SendBatch")
+            .field("slots", &self.lens.len())
+            .field("slot", &self.slot)
+            .field("n", &self.n)
+            .finish()
+    }
+}
+
+impl SendBatch {
+    /// Room for `n` datagrams of up to `slot` bytes.
+    pub fn new(n: usize, slot: usize) -> Self {
+        SendBatch {
+            slot,
+            buf: vec![0; n * slot],
+            lens: vec![0; n],
+            dsts: vec![None; n],
+            n: 0,
+        }
+    }
+
+    /// Datagrams queued.
+    pub fn len(&self) -> usize {
+        self.n
+    }
+
+    /// Whether none is queued.
+    pub fn is_empty(&self) -> bool {
+        self.n == 0
+    }
+
+    /// Whether the batch is full (then [`SendBatch::slot`] must not be
+    /// called before a flush).
+    pub fn is_full(&self) -> bool {
+        self.n == self.lens.len()
+    }
+
+    /// The next slot to fill (call [`SendBatch::commit`] after); empty
+    /// when the batch is full.
+    pub fn slot(&mut self) -> &mut [u8] {
+        let i = self.n;
+        self.buf
+            .get_mut(i * self.slot..(i + 1) * self.slot)
+            .unwrap_or_default()
+    }
+
+    /// Queues the slot filled through [`SendBatch::slot`]: `len` bytes
+    /// (at most a slot), to `dst` (or the connected peer). Ignored when the
+    /// batch is full.
+    pub fn commit(&mut self, len: usize, dst: Option<SocketAddrV4>) {
+        if self.is_full() {
+            return;
+        }
+        self.lens[self.n] = len.min(self.slot);
+        self.dsts[self.n] = dst.map(sockaddr_in);
+        self.n += 1;
+    }
+
+    /// Sends what is queued; returns how many the kernel took. What it did
+    /// not take (a full socket buffer, an unreachable destination after
+    /// the first) is dropped: the caller counts only what was sent. The
+    /// batch is empty afterwards.
+    pub fn flush(&mut self, sock: impl AsFd) -> io::Result<usize> {
+        let n = self.n;
+        self.n = 0;
+        if n == 0 {
+            return Ok(0);
+        }
+        let base = self.buf.as_mut_ptr();
+        let mut iov: Vec<libc::iovec> = (0..n)
+            .map(|i| libc::iovec {
+                // SAFETY: slot i lies inside `buf` (n <= slots).
+                iov_base: unsafe { base.add(i * self.slot) }.cast(),
+                iov_len: self.lens[i],
+            })
+            .collect();
+        // SAFETY: mmsghdr is plain data; all-zero is a valid value.
+        let mut hdrs: Vec<libc::mmsghdr> = vec![unsafe { std::mem::zeroed() }; n];
+        for (i, h) in hdrs.iter_mut().enumerate() {
+            h.msg_hdr.msg_iov = &mut iov[i];
+            h.msg_hdr.msg_iovlen = 1;
+            if let Some(d) = self.dsts[i].as_mut() {
+                h.msg_hdr.msg_name = (d as *mut libc::sockaddr_in).cast();
+                h.msg_hdr.msg_namelen = size_of::<libc::sockaddr_in>() as u32;
+            }
+        }
+        let fd = sock.as_fd().as_raw_fd();
+        let mut sent = 0;
+        while sent < n {
+            // SAFETY: headers sent..n point at live buffers owned by
+            // `self`, `iov` and `hdrs`, all alive across the call.
+            let rc = unsafe {
+                libc::sendmmsg(
+                    fd,
+                    hdrs[sent..].as_mut_ptr(),
+                    (n - sent) as u32,
+                    libc::MSG_DONTWAIT,
+                )
+            };
+            if rc < 0 {
+                let e = io::Error::last_os_error();
+                return match e.kind() {
+                    io::ErrorKind::WouldBlock => Ok(sent),
+                    _ if sent > 0 => Ok(sent),
+                    _ => Err(e),
+                };
+            }
+            sent += rc as usize;
+        }
+        Ok(sent)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -242,6 +387,46 @@ mod tests {
         let got = drain(&mut rx, &b, 1);
         assert_eq!(got[0].0, b"v6".to_vec());
         assert_eq!(got[0].1, a.local_addr().unwrap());
+    }
+
+    #[test]
+    fn send_batch_round_trip_and_bounds() {
+        let a = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let b = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let SocketAddr::V4(dst) = b.local_addr().unwrap() else {
+            unreachable!()
+        };
+        let mut tx = SendBatch::new(4, 8);
+        assert!(tx.is_empty());
+        for i in 0..6u8 {
+            // Two past the capacity: empty slots, ignored commits.
+            let s = tx.slot();
+            if let Some(s) = s.get_mut(..3) {
+                s.copy_from_slice(&[i; 3]);
+            }
+            tx.commit(3, Some(dst));
+        }
+        assert!(tx.is_full());
+        assert_eq!(tx.len(), 4);
+        assert_eq!(tx.flush(&a).unwrap(), 4);
+        assert!(tx.is_empty());
+        assert_eq!(tx.flush(&a).unwrap(), 0);
+        let mut rx = RecvBatch::new(8, 16);
+        let got = drain(&mut rx, &b, 4);
+        let bodies: Vec<Vec<u8>> = got.into_iter().map(|g| g.0).collect();
+        assert_eq!(bodies, (0..4u8).map(|i| vec![i; 3]).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn an_empty_batch_receives_nothing() {
+        let a = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let b = UdpSocket::bind("127.0.0.1:0").unwrap();
+        a.send_to(b"x", b.local_addr().unwrap()).unwrap();
+        let mut empty = RecvBatch::default();
+        assert_eq!(empty.recv(&b, 64).unwrap(), 0);
+        // The datagram is still there for a real batch.
+        let mut rx = RecvBatch::new(1, 4);
+        assert_eq!(drain(&mut rx, &b, 1)[0].0, b"x".to_vec());
     }
 
     #[test]
