@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
+use l2tpx_controlplane::ppp::lcp::AuthMethod;
 use l2tpx_tests::netns::in_netns;
 use l2tpx_tests::peers::Capture;
 
@@ -103,9 +104,15 @@ pub struct Options {
     /// PPP authentication.
     #[arg(long, value_enum, default_value = "chap")]
     pub auth: Auth,
-    /// Send proxy authentication AVPs in the ICCN.
+    /// Send proxy authentication AVPs in the ICCN (CHAP or PAP, as
+    /// `--auth`).
     #[arg(long)]
     pub proxy_auth: bool,
+    /// Send proxy LCP AVPs in the ICCN: the emulated LAC negotiated LCP
+    /// with the client, so the LNS may skip LCP (and, with `--proxy-auth`,
+    /// authentication).
+    #[arg(long)]
+    pub proxy_lcp: bool,
     /// Authentication: l2tpx defaults to local, l2tpns to RADIUS
     /// authentication without accounting; `radius` gives both FreeRADIUS
     /// authentication and accounting.
@@ -358,6 +365,11 @@ pub fn run(opts: &Options) -> Result<Report, String> {
         setup_rate: opts.setup_rate,
         max_outstanding: opts.max_outstanding.max(1),
         proxy_auth: opts.proxy_auth,
+        proxy_lcp: opts.proxy_lcp,
+        auth: match opts.auth {
+            Auth::Chap => AuthMethod::ChapMd5,
+            Auth::Pap => AuthMethod::Pap,
+        },
         setup_deadline: Duration::from_secs_f64(opts.setup_deadline),
         no_udp_checksum: opts.target == Target::Baseline,
         progress: true,
@@ -503,6 +515,7 @@ pub fn run(opts: &Options) -> Result<Report, String> {
             }
             .into(),
             proxy_auth: opts.proxy_auth,
+            proxy_lcp: opts.proxy_lcp,
             lac_addrs: 1 + usize::from(opts.lac_addrs),
             pps_up: (!opts.no_traffic && !opts.no_up).then_some(opts.pps_up),
             pps_down: (!opts.no_traffic && !opts.no_down).then_some(opts.pps_down),

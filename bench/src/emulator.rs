@@ -17,12 +17,12 @@ use std::os::fd::{AsRawFd, RawFd};
 use std::time::{Duration, Instant};
 
 use l2tpx_controlplane::l2tp::reliable::ReliableConfig;
-use l2tpx_controlplane::l2tp::{
-    CallParams, Event, Lac, LacConfig, ProxyAvps, SessionKey, SplitMix64,
-};
+use l2tpx_controlplane::l2tp::{CallParams, Event, Lac, LacConfig, SessionKey, SplitMix64};
 use l2tpx_controlplane::ppp::client::{ClientConfig, ClientEvent, PppClient};
 use l2tpx_controlplane::ppp::fsm::State as PppState;
+use l2tpx_controlplane::ppp::lcp::AuthMethod;
 use l2tpx_wire::l2tp::{is_control_message, DataHeader};
+use l2tpx_wire::ppp::chap_md5_response;
 use l2tpx_wire::ppp::protocol_and_offset;
 
 use crate::clock;
@@ -53,9 +53,17 @@ pub struct EmuConfig {
     pub username: String,
     /// Password / CHAP secret.
     pub password: String,
-    /// Send proxy authentication AVPs (Proxy Authen Type/Name, PAP) in
-    /// the ICCN; PPP is still negotiated end to end.
+    /// Send proxy authentication AVPs in the ICCN (the LAC authenticated
+    /// the client: Proxy Authen Type/Name/ID/Response, and the Challenge
+    /// for CHAP). Without `proxy_lcp`, PPP is still negotiated end to end.
     pub proxy_auth: bool,
+    /// Send proxy LCP AVPs in the ICCN (the LAC negotiated LCP with the
+    /// client, asking for `auth`): the client starts with LCP Opened, and
+    /// with `proxy_auth` authenticated too.
+    pub proxy_lcp: bool,
+    /// The authentication the LAC asks for under `proxy_lcp`, and the
+    /// proxy authentication type.
+    pub auth: AuthMethod,
     /// Tunnel secret (we challenge the LNS and answer its challenge).
     pub secret: Option<Vec<u8>>,
     /// A session not up this long after its ICRQ fails ("timeout").
@@ -88,6 +96,8 @@ impl Default for EmuConfig {
             username: "bench".into(),
             password: "benchpw".into(),
             proxy_auth: false,
+            proxy_lcp: false,
+            auth: AuthMethod::ChapMd5,
             secret: None,
             setup_timeout: Duration::from_secs(20),
             setup_deadline: Duration::from_secs(120),
@@ -504,6 +514,24 @@ impl Emulator {
         }
     }
 
+    fn client_config(&self) -> ClientConfig {
+        ClientConfig {
+            username: self.cfg.username.clone().into_bytes(),
+            password: self.cfg.password.clone().into_bytes(),
+            request_dns: false,
+            ..ClientConfig::default()
+        }
+    }
+
+    /// Session `i`'s client seed (its LCP Magic-Number, and under proxy
+    /// CHAP the LAC's challenge).
+    fn client_seed(&self, i: usize) -> [u8; 16] {
+        let mut seed = [0u8; 16];
+        seed[..8].copy_from_slice(&self.seed.to_le_bytes());
+        seed[8..12].copy_from_slice(&(i as u32).to_le_bytes());
+        seed
+    }
+
     fn place(&mut self, i: usize, now: Instant) {
         let t = self.sess[i].tunnel as usize;
         let mut params = CallParams {
@@ -511,14 +539,41 @@ impl Emulator {
             called_number: Some(b"l2tpx".to_vec()),
             ..CallParams::default()
         };
+        if self.cfg.proxy_lcp {
+            let (client, lcp) = PppClient::proxied(
+                self.client_config(),
+                self.client_seed(i),
+                now,
+                Some(self.cfg.auth),
+                self.cfg.proxy_auth,
+            );
+            self.sess[i].ppp = Some(Box::new(client));
+            params.proxy.initial_received_lcp_confreq = Some(lcp.initial_received);
+            params.proxy.last_sent_lcp_confreq = Some(lcp.last_sent);
+            params.proxy.last_received_lcp_confreq = Some(lcp.last_received);
+        }
         if self.cfg.proxy_auth {
-            params.proxy = ProxyAvps {
-                authen_type: Some(3),
-                authen_name: Some(self.cfg.username.clone().into_bytes()),
-                authen_response: Some(self.cfg.password.clone().into_bytes()),
-                authen_id: Some(1),
-                ..ProxyAvps::default()
-            };
+            let name = Some(self.cfg.username.clone().into_bytes());
+            let password = self.cfg.password.as_bytes();
+            let p = &mut params.proxy;
+            match self.cfg.auth {
+                AuthMethod::ChapMd5 => {
+                    // The LAC's own challenge to the client (RFC 2661 §4.4.5).
+                    let challenge = self.client_seed(i).to_vec();
+                    let id = (i as u8) | 1;
+                    p.authen_type = Some(2);
+                    p.authen_name = name;
+                    p.authen_response = Some(chap_md5_response(id, password, &challenge).to_vec());
+                    p.authen_challenge = Some(challenge);
+                    p.authen_id = Some(id);
+                }
+                AuthMethod::Pap => {
+                    p.authen_type = Some(3);
+                    p.authen_name = name;
+                    p.authen_response = Some(password.to_vec());
+                    p.authen_id = Some(1);
+                }
+            }
         }
         self.sess[i].started = Some(now);
         self.outstanding += 1;
@@ -750,6 +805,12 @@ impl Emulator {
         while let Some(ev) = p.poll_event() {
             events.push(ev);
         }
+        // LCP going down on the way to Opened again: the LNS renegotiates
+        // (it did not take the proxied LCP), not a failure.
+        let renegotiating = matches!(
+            p.lcp_state(),
+            PppState::ReqSent | PppState::AckRcvd | PppState::AckSent | PppState::Opened
+        );
         if let Some(d) = p.poll_timeout() {
             self.timers.push(Reverse((d, i as u32)));
         }
@@ -768,6 +829,7 @@ impl Emulator {
                     }
                 }
                 ClientEvent::AuthFailed => self.fail_session(i, now, "PPP authentication failed"),
+                ClientEvent::Down if renegotiating && self.sess[i].state == St::Ppp => {}
                 ClientEvent::Down => {
                     if self.sess[i].state == St::Up && !self.tearing_down {
                         self.dropped_after_up += 1;
@@ -843,20 +905,11 @@ impl Emulator {
             }
             self.sess[i].peer_sid = peer_sid;
             self.sess[i].state = St::Ppp;
-            let mut seed = [0u8; 16];
-            seed[..8].copy_from_slice(&self.seed.to_le_bytes());
-            seed[8..12].copy_from_slice(&(i as u32).to_le_bytes());
-            let client = PppClient::new(
-                ClientConfig {
-                    username: self.cfg.username.clone().into_bytes(),
-                    password: self.cfg.password.clone().into_bytes(),
-                    request_dns: false,
-                    ..ClientConfig::default()
-                },
-                seed,
-                now,
-            );
-            self.sess[i].ppp = Some(Box::new(client));
+            // A proxied client exists since the call was placed.
+            if self.sess[i].ppp.is_none() {
+                let client = PppClient::new(self.client_config(), self.client_seed(i), now);
+                self.sess[i].ppp = Some(Box::new(client));
+            }
             self.service_session(i, now);
         }
     }

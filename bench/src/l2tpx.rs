@@ -159,6 +159,7 @@ impl L2tpx {
                 "[l2tp]\nlisten = \"{LNS_ACCESS}:1701\"\nreceive_window = 32\nbank_bits = 0\n\
                  \n[log]\nlevel = \"{}\"\n\
                  \n[ppp]\nauth = [\"{}\"]\ngateway_address = \"{LNS_ACCESS}\"\n\
+                 accept_proxy_lcp = true\naccept_proxy_auth = true\n\
                  \n{aaa}\
                  \n[[pool]]\nname = \"default\"\nfirst = \"{POOL_FIRST}\"\nlast = \"{POOL_LAST}\"\n\
                  \n[table]\npath = \"{}\"\nworkers = 1\nbank_bits = 0\n",

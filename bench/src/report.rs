@@ -176,6 +176,8 @@ pub struct RunConfig {
     pub aaa: String,
     /// Proxy authentication AVPs sent.
     pub proxy_auth: bool,
+    /// Proxy LCP AVPs sent.
+    pub proxy_lcp: bool,
     /// LAC source addresses.
     pub lac_addrs: usize,
     /// Upstream pps asked for (null: none, 0: max).
@@ -333,7 +335,12 @@ pub fn table(r: &Report) -> String {
         c.tunnels,
         c.sessions_per_tunnel,
         c.auth,
-        if c.proxy_auth { " (+proxy AVPs)" } else { "" },
+        match (c.proxy_lcp, c.proxy_auth) {
+            (true, true) => " (+proxy LCP and auth AVPs)",
+            (true, false) => " (+proxy LCP AVPs)",
+            (false, true) => " (+proxy auth AVPs)",
+            (false, false) => "",
+        },
         if c.setup_rate > 0.0 {
             format!("{}/s", c.setup_rate)
         } else {
@@ -631,6 +638,7 @@ mod tests {
                 auth: "chap".into(),
                 aaa: "local".into(),
                 proxy_auth: false,
+                proxy_lcp: false,
                 lac_addrs: 1,
                 pps_up: None,
                 pps_down: None,

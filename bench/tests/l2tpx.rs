@@ -55,3 +55,49 @@ fn chap_sessions_through_freeradius_against_l2tpx() {
     assert_eq!(r.setup.up, 120, "failures: {:?}", r.setup.failures);
     assert!(r.teardown.clean, "StopCCNs not all acked");
 }
+
+/// `--proxy-lcp --proxy-auth`: the emulated LAC reports the LCP it
+/// negotiated and the CHAP exchange it ran, and l2tpx takes both over
+/// (RFC 2661 §4.4.5): the same proof, tshark-clean with the proxy AVPs,
+/// and not one LCP Configure-Request or CHAP Response on the wire.
+#[test]
+fn proxy_lcp_and_chap_sessions_against_l2tpx() {
+    if let Some(why) = l2tpx_tests::netns::unavailable() {
+        eprintln!("SKIP: {why}");
+        return;
+    }
+    let tshark = l2tpx_tests::tshark_available();
+    let dir = TempDir::new("bench-l2tpx-proxy-test").unwrap();
+    let pcap = dir.path().join("access.pcap");
+    let mut opts = common::proof_options(Target::L2tpx, tshark.then(|| pcap.clone()));
+    opts.proxy_lcp = true;
+    opts.proxy_auth = true;
+    let r = match run(&opts) {
+        Err(e) if e.contains(l2tpx_bench::l2tpx::XDP_UNAVAILABLE) => {
+            eprintln!("SKIP: {e}");
+            return;
+        }
+        r => r.expect("bench run"),
+    };
+    assert!(r.config.proxy_lcp && r.config.proxy_auth);
+    common::check_proof(&r, &pcap, tshark);
+    if tshark {
+        let proxied = l2tpx_tests::tshark_fields(
+            &pcap,
+            "l2tp.avp.last_sent_lcp_confreq && l2tp.avp.proxy_authen_challenge",
+            &["frame.number"],
+        )
+        .unwrap();
+        assert_eq!(proxied.len(), 120, "ICCNs with proxy LCP and CHAP AVPs");
+        let negotiated = l2tpx_tests::tshark_fields(
+            &pcap,
+            "(lcp && ppp.code == 1) || chap.code == 2",
+            &["frame.number"],
+        )
+        .unwrap();
+        assert!(
+            negotiated.is_empty(),
+            "LCP or CHAP negotiated again: {negotiated:?}"
+        );
+    }
+}

@@ -277,6 +277,19 @@ enum ClientAuth {
     Failed,
 }
 
+/// The LCP a LAC negotiated with the client on the LNS's behalf, for the
+/// ICCN's proxy LCP AVPs (RFC 2661 §4.4.5): option bytes, no headers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProxiedLcp {
+    /// Initial Received LCP CONFREQ: the client's first request.
+    pub initial_received: Vec<u8>,
+    /// Last Sent LCP CONFREQ: the LAC's request, which the LNS adopts
+    /// (its Magic-Number becomes the LNS's).
+    pub last_sent: Vec<u8>,
+    /// Last Received LCP CONFREQ: the client's request the LAC acked.
+    pub last_received: Vec<u8>,
+}
+
 /// A client-side PPP peer.
 #[derive(Debug)]
 pub struct PppClient {
@@ -293,11 +306,65 @@ pub struct PppClient {
     early_challenge: Option<Vec<u8>>,
     tx: VecDeque<Vec<u8>>,
     events: VecDeque<ClientEvent>,
+    /// The LAC authenticated us (proxy authentication): nothing to send
+    /// when LCP opens.
+    auth_proxied: bool,
 }
 
 impl PppClient {
     /// A client that starts LCP at once (its Configure-Request is queued).
     pub fn new(config: ClientConfig, seed: [u8; 16], now: Instant) -> Self {
+        let mut c = Self::new_closed(config, seed);
+        c.lcp.open(now);
+        c.lcp.up(now);
+        c.pump(now);
+        c
+    }
+
+    /// A client whose LCP a LAC negotiated for the LNS (proxy LCP): LCP
+    /// starts Opened, the LAC having asked for `auth` and a Magic-Number
+    /// of its own, and the client's usual request acked. With
+    /// `auth_proxied` the LAC also authenticated the client, so IPCP starts
+    /// at once; otherwise the client waits for the LNS's CHAP Challenge or
+    /// sends its PAP request. Returns the AVPs' contents for the ICCN.
+    pub fn proxied(
+        config: ClientConfig,
+        seed: [u8; 16],
+        now: Instant,
+        auth: Option<AuthMethod>,
+        auth_proxied: bool,
+    ) -> (Self, ProxiedLcp) {
+        let mut c = Self::new_closed(config, seed);
+        let mut client_req = Vec::new();
+        super::fsm::Negotiator::our_request(c.lcp.negotiator_mut(), &mut client_req);
+        let magic = c.lcp.negotiator().magic;
+        let lac_magic = c.lcp.negotiator_mut().rng.nonzero_u32_except(magic);
+        let mut lac_req = Vec::new();
+        match auth {
+            Some(AuthMethod::ChapMd5) => push(
+                &mut lac_req,
+                LcpOption::AuthenticationProtocol(AuthenticationProtocol::Chap(Algorithm::Md5)),
+            ),
+            Some(AuthMethod::Pap) => push(
+                &mut lac_req,
+                LcpOption::AuthenticationProtocol(AuthenticationProtocol::Pap),
+            ),
+            None => {}
+        }
+        push(&mut lac_req, LcpOption::MagicNumber(lac_magic));
+        super::fsm::Negotiator::peer_acked(c.lcp.negotiator_mut(), &lac_req);
+        c.auth_proxied = auth_proxied;
+        c.lcp.force_opened(&client_req);
+        c.pump(now);
+        let avps = ProxiedLcp {
+            initial_received: client_req.clone(),
+            last_sent: lac_req,
+            last_received: client_req,
+        };
+        (c, avps)
+    }
+
+    fn new_closed(config: ClientConfig, seed: [u8; 16]) -> Self {
         let mut rng = Drbg::new(seed);
         let magic = rng.nonzero_u32_except(0);
         let lcp = ClientLcp {
@@ -315,7 +382,7 @@ impl PppClient {
             dns: config.request_dns.then_some(Ipv4Addr::UNSPECIFIED),
             peer: None,
         };
-        let mut c = PppClient {
+        PppClient {
             lcp: Fsm::new(config.fsm, lcp),
             ipcp: Fsm::new(config.fsm, ipcp),
             config,
@@ -326,11 +393,8 @@ impl PppClient {
             early_challenge: None,
             tx: VecDeque::new(),
             events: VecDeque::new(),
-        };
-        c.lcp.open(now);
-        c.lcp.up(now);
-        c.pump(now);
-        c
+            auth_proxied: false,
+        }
     }
 
     /// LCP's state.
@@ -592,6 +656,10 @@ impl PppClient {
                 match ev {
                     LayerEvent::Up => {
                         self.events.push_back(ClientEvent::LinkUp);
+                        if self.auth_proxied {
+                            self.authenticated(now);
+                            continue;
+                        }
                         match self.lcp.negotiator().auth {
                             Some(AuthMethod::Pap) => {
                                 let n = self.config.max_auth_requests.saturating_sub(1);
@@ -607,6 +675,9 @@ impl PppClient {
                         }
                     }
                     LayerEvent::Down => {
+                        // A renegotiated link authenticates afresh: the
+                        // LAC's proxied authentication covered the old one.
+                        self.auth_proxied = false;
                         self.auth = ClientAuth::Idle;
                         self.early_challenge = None;
                         self.ipcp.down(now);

@@ -976,6 +976,96 @@ fn proxy_lcp_without_proxy_auth_challenges() {
     assert_eq!(s.poll_transmit().unwrap()[2..5], [0xc2, 0x23, 1]);
 }
 
+/// The test client's proxied start against the LNS's proxy LCP: with the
+/// LAC's CHAP proxied, no LCP or authentication frame crosses before IPCP;
+/// without it, the LNS challenges and the client answers. Either way both
+/// ends agree on the Magic-Numbers the LAC reported.
+#[test]
+fn proxied_client_comes_up_against_proxy_lcp() {
+    for proxied_auth in [true, false] {
+        let now = t0();
+        let mut cfg = lns_config(&[AuthMethod::ChapMd5]);
+        cfg.accept_proxy_lcp = true;
+        cfg.accept_proxy_auth = true;
+        let (client, avps) = PppClient::proxied(
+            client_config("pooluser", "poolpass"),
+            seed(77),
+            now,
+            Some(AuthMethod::ChapMd5),
+            proxied_auth,
+        );
+        assert_eq!(avps.initial_received, avps.last_received);
+        let challenge = hex("00112233445566778899aabbccddeeff");
+        let response = chap_md5_response(9, b"poolpass", &challenge);
+        let proxy = ProxyLcp {
+            last_sent_confreq: &avps.last_sent,
+            last_received_confreq: &avps.last_received,
+            auth: proxied_auth.then_some(ProxyAuth {
+                authen_type: 2,
+                name: b"pooluser",
+                challenge: &challenge,
+                id: 9,
+                response: &response,
+            }),
+        };
+        let lns = PppSession::with_proxy(Arc::new(cfg), seed(78), now, &proxy);
+        assert!(lns.proxy_lcp_used(), "the LNS adopts the client's LCP");
+        let mut p = Pair::with(Arc::new(lns_config(&[])), client_config("x", "y"), 79, now);
+        p.lns = lns;
+        p.client = client;
+        p.drive_until(secs(5));
+        assert_up(&p);
+        let lcp_frames = p
+            .trace
+            .iter()
+            .filter(|(_, f)| f[2..4] == [0xc0, 0x21])
+            .count();
+        assert_eq!(lcp_frames, 0, "LCP was not negotiated again");
+        let chap_up = p
+            .trace
+            .iter()
+            .filter(|(down, f)| !down && f[2..4] == [0xc2, 0x23])
+            .count();
+        assert_eq!(chap_up, usize::from(!proxied_auth), "CHAP Responses sent");
+        let lac_magic = OptionIter::<LcpOption>::new(&avps.last_sent)
+            .flatten()
+            .find_map(|o| match o {
+                LcpOption::MagicNumber(m) => Some(m),
+                _ => None,
+            });
+        assert_eq!(Some(p.lns.our_magic()), lac_magic);
+        assert_ne!(p.client.magic(), p.lns.our_magic());
+    }
+}
+
+/// An LNS that ignores proxy LCP (l2tpns does) renegotiates LCP with the
+/// proxied client: the client goes down and up again, forgets the LAC's
+/// authentication and answers the LNS's own Challenge.
+#[test]
+fn proxied_client_renegotiates_with_an_lns_that_ignores_proxy_lcp() {
+    let now = t0();
+    let (client, _) = PppClient::proxied(
+        client_config("pooluser", "poolpass"),
+        seed(80),
+        now,
+        Some(AuthMethod::ChapMd5),
+        true,
+    );
+    let mut p = Pair::new(lns_config(&[AuthMethod::ChapMd5]), client_config("x", "y"), 81);
+    p.client = client;
+    // Within a second: no IPCP request was sent early (and discarded)
+    // to wait out a 3 s restart timer.
+    p.drive_until(secs(1));
+    assert_up(&p);
+    assert!(p.client_events.contains(&ClientEvent::Down));
+    let responses = p
+        .trace
+        .iter()
+        .filter(|(down, f)| !down && f[2..5] == [0xc2, 0x23, 2])
+        .count();
+    assert_eq!(responses, 1, "one CHAP Response to the LNS's Challenge");
+}
+
 #[test]
 fn proxy_lcp_fallbacks() {
     let now = t0();
