@@ -1051,7 +1051,11 @@ fn proxied_client_renegotiates_with_an_lns_that_ignores_proxy_lcp() {
         Some(AuthMethod::ChapMd5),
         true,
     );
-    let mut p = Pair::new(lns_config(&[AuthMethod::ChapMd5]), client_config("x", "y"), 81);
+    let mut p = Pair::new(
+        lns_config(&[AuthMethod::ChapMd5]),
+        client_config("x", "y"),
+        81,
+    );
     p.client = client;
     // Within a second: no IPCP request was sent early (and discarded)
     // to wait out a 3 s restart timer.
