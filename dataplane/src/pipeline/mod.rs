@@ -452,6 +452,37 @@ where
     for f in frames.iter().take(n.min(LOOKAHEAD)) {
         ahead.late(f);
     }
+    // A worker's batch comes from one side: then the loop runs that side's
+    // code inline, with no per-frame dispatch or call.
+    let frames = frames.get_mut(..n).unwrap_or_default();
+    match frames.first().map(|f| f.from) {
+        Some(side) if frames.iter().all(|f| f.from == side) => match side {
+            Side::Access => run(frames, out, ahead, |f, acc| {
+                upstream::process(f, table, cfg, acc)
+            }),
+            Side::Core => run(frames, out, ahead, |f, acc| {
+                downstream::process(f, table, cfg, acc)
+            }),
+        },
+        _ => run(frames, out, ahead, |f, acc| {
+            process_frame(f, table, cfg, acc)
+        }),
+    }
+    out.len = n;
+    out.hints = out.acc.take_hints();
+    out.acc.flush(sink);
+    n
+}
+
+/// The loop of [`process_batch_ahead`] over `frames` (at most
+/// [`BATCH_MAX`]), with `step` processing one frame.
+#[inline(always)]
+fn run<A, F>(frames: &mut [Frame<'_>], out: &mut BatchResult, ahead: &A, mut step: F)
+where
+    A: Lookahead + ?Sized,
+    F: FnMut(&mut Frame<'_>, &mut SessionAccumulator) -> Verdict,
+{
+    let n = frames.len();
     for i in 0..n {
         if let Some(f) = frames
             .get(i + 2 * LOOKAHEAD)
@@ -463,14 +494,10 @@ where
             ahead.late(f);
         }
         if let Some(frame) = frames.get_mut(i) {
-            let v = process_frame(frame, table, cfg, &mut out.acc);
+            let v = step(frame, &mut out.acc);
             out.record(i, v);
         }
     }
-    out.len = n;
-    out.hints = out.acc.take_hints();
-    out.acc.flush(sink);
-    n
 }
 
 /// Processes one frame: the body of [`process_batch`]'s loop.
@@ -530,14 +557,22 @@ fn put16(b: &mut [u8], at: usize, v: u16) {
 /// Lowers the MSS option of a TCP SYN to `mss` (if it is larger), fixing
 /// the checksum incrementally. `seg` is the TCP segment (bounded by the IP
 /// length); anything malformed is left alone.
-#[inline]
+#[inline(always)]
 fn clamp_mss(seg: &mut [u8], mss: u16) {
-    // Data Offset > 5 (there are options) and SYN set; cheap checks first.
+    // Data Offset > 5 (there are options) and SYN set: inline, since most
+    // segments are not SYNs; the option walk is out of line.
     match seg {
         [_, _, _, _, _, _, _, _, _, _, _, _, off, flags, ..]
-            if *off > 0x5f && *flags & (l2tpx_wire::tcp::FLAG_SYN as u8) != 0 => {}
-        _ => return,
+            if *off > 0x5f && *flags & (l2tpx_wire::tcp::FLAG_SYN as u8) != 0 =>
+        {
+            clamp_syn(seg, mss)
+        }
+        _ => {}
     }
+}
+
+#[inline(never)]
+fn clamp_syn(seg: &mut [u8], mss: u16) {
     let mut tcp = l2tpx_wire::tcp::Packet::new_unchecked(seg);
     if tcp.check_len().is_ok() {
         tcp.clamp_mss(mss);
