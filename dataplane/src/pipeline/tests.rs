@@ -1432,8 +1432,9 @@ fn lookahead_warms_each_frame_once_and_ahead() {
     }
     struct Warm<'a>(&'a RefCell<Vec<(char, u8)>>);
     impl Lookahead for Warm<'_> {
-        fn early(&self, f: &Frame<'_>) {
+        fn early(&self, f: &Frame<'_>, _: Side) -> bool {
             self.0.borrow_mut().push(('e', f.packet()[14 + 19]));
+            true
         }
         fn late(&self, f: &Frame<'_>) {
             self.0.borrow_mut().push(('l', f.packet()[14 + 19]));
