@@ -479,11 +479,12 @@ impl<'a> TableLookahead<'a> {
 impl Lookahead for TableLookahead<'_> {
     /// Upstream: the slot's first line (all decapsulation reads) and its
     /// counters. Downstream: with `core_steer`'s slot hint, the whole slot
-    /// and its counters; without, the address index entry.
+    /// and its counters; without, the address index entry (and then stage
+    /// 2 has the slot to warm).
     #[inline(always)]
-    fn early(&self, f: &Frame<'_>) {
+    fn early(&self, f: &Frame<'_>, from: Side) -> bool {
         let p = f.packet();
-        match (f.from, eth_l3(p)) {
+        match (from, eth_l3(p)) {
             (Side::Access, Some((l3, 0x0800))) => {
                 if let Some((t, s)) = l2tp_ids(p, l3) {
                     let slot = l2tpx_table::slot_index(t, s, self.bank_bits);
@@ -495,7 +496,10 @@ impl Lookahead for TableLookahead<'_> {
                 if let Some(d) = ipv4_dst(p, l3) {
                     match Meta::hint_v4(f.buf, f.offset, d) {
                         Some(slot) => self.slot(slot),
-                        None => self.table.prefetch_ipv4(d.into()),
+                        None => {
+                            self.table.prefetch_ipv4(d.into());
+                            return true;
+                        }
                     }
                 }
             }
@@ -503,17 +507,21 @@ impl Lookahead for TableLookahead<'_> {
                 if let Some(d) = ipv6_dst(p, l3) {
                     match Meta::hint_v6(f.buf, f.offset, d) {
                         Some(slot) => self.slot(slot),
-                        None => self.table.prefetch_ipv6(d),
+                        None => {
+                            self.table.prefetch_ipv6(d);
+                            return true;
+                        }
                     }
                 }
             }
             _ => {}
         }
+        false
     }
 
-    /// Downstream without a slot hint: the whole slot the index entry
-    /// points at (`ipv4_hint`, `ipv6_hint`; stage 1 brought its line) and
-    /// its counters.
+    /// Downstream without a slot hint (stage 1 says which frames): the
+    /// whole slot the index entry points at (`ipv4_hint`, `ipv6_hint`;
+    /// stage 1 brought its line) and its counters.
     #[inline(always)]
     fn late(&self, f: &Frame<'_>) {
         if f.from != Side::Core {
@@ -521,12 +529,8 @@ impl Lookahead for TableLookahead<'_> {
         }
         let p = f.packet();
         let slot = match eth_l3(p) {
-            Some((l3, 0x0800)) => ipv4_dst(p, l3)
-                .filter(|&d| Meta::hint_v4(f.buf, f.offset, d).is_none())
-                .and_then(|d| self.table.ipv4_hint(d.into())),
-            Some((l3, 0x86dd)) => ipv6_dst(p, l3)
-                .filter(|d| Meta::hint_v6(f.buf, f.offset, d).is_none())
-                .and_then(|d| self.table.ipv6_hint(d)),
+            Some((l3, 0x0800)) => ipv4_dst(p, l3).and_then(|d| self.table.ipv4_hint(d.into())),
+            Some((l3, 0x86dd)) => ipv6_dst(p, l3).and_then(|d| self.table.ipv6_hint(d)),
             _ => None,
         };
         if let Some(slot) = slot {
@@ -540,11 +544,16 @@ impl Lookahead for TableLookahead<'_> {
 /// for every frame, then stage 2 for every frame, before any is processed.
 #[inline]
 pub fn prefetch_batch(frames: &[Frame<'_>], ahead: &TableLookahead<'_>) {
-    for f in frames {
-        ahead.early(f);
-    }
-    for f in frames {
-        ahead.late(f);
+    for chunk in frames.chunks(64) {
+        let mut late = 0u64;
+        for (i, f) in chunk.iter().enumerate() {
+            late |= u64::from(ahead.early(f, f.from)) << i;
+        }
+        for (i, f) in chunk.iter().enumerate() {
+            if late >> i & 1 != 0 {
+                ahead.late(f);
+            }
+        }
     }
 }
 

@@ -124,6 +124,44 @@ impl From<&Session> for UpstreamSession {
     }
 }
 
+/// The part of a [`Session`] that downstream encapsulation needs: the
+/// keys it verifies, the MTU and MSS clamp, and the template. No peer
+/// fields, so the shared table copies less under the seqlock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DownstreamSession {
+    /// Its slot index.
+    pub slot: u32,
+    /// The subscriber's IPv4 address.
+    pub subscriber_v4: Option<Ipv4Addr>,
+    /// The subscriber's IPv6 /64.
+    pub subscriber_v6_prefix: Option<[u8; 8]>,
+    /// The largest inner packet the session carries.
+    pub mtu: u16,
+    /// Clamp TCP MSS on SYNs to this value (0: no clamping).
+    pub mss_clamp: u16,
+    /// How many bytes of `template` are used.
+    pub template_len: u8,
+    /// Offset of the L2TP header inside the template.
+    pub l2tp_offset: u8,
+    /// The outer header to prepend (see [`Session::template`]).
+    pub template: [u8; TEMPLATE_MAX],
+}
+
+impl From<&Session> for DownstreamSession {
+    fn from(s: &Session) -> Self {
+        DownstreamSession {
+            slot: s.slot,
+            subscriber_v4: s.subscriber_v4,
+            subscriber_v6_prefix: s.subscriber_v6_prefix,
+            mtu: s.mtu,
+            mss_clamp: s.mss_clamp,
+            template_len: s.template_len,
+            l2tp_offset: s.l2tp_offset,
+            template: s.template,
+        }
+    }
+}
+
 /// What the pipeline asks of the table. Lookups return a snapshot, copied
 /// under the slot's seqlock, of a session that is up; `None` otherwise.
 pub trait SessionLookup {
@@ -140,6 +178,22 @@ pub trait SessionLookup {
     fn by_ipv4(&self, dst: Ipv4Addr) -> Option<Session>;
     /// Downstream: the session whose subscriber /64 holds `dst`.
     fn by_ipv6(&self, dst: &[u8; 16]) -> Option<Session>;
+    /// Downstream's [`SessionLookup::by_slot`] (the XDP slot hint),
+    /// reduced to what encapsulation needs.
+    #[inline]
+    fn by_slot_downstream(&self, slot: u32) -> Option<DownstreamSession> {
+        self.by_slot(slot).map(|s| DownstreamSession::from(&s))
+    }
+    /// [`SessionLookup::by_ipv4`], reduced to what encapsulation needs.
+    #[inline]
+    fn by_ipv4_downstream(&self, dst: Ipv4Addr) -> Option<DownstreamSession> {
+        self.by_ipv4(dst).map(|s| DownstreamSession::from(&s))
+    }
+    /// [`SessionLookup::by_ipv6`], reduced to what encapsulation needs.
+    #[inline]
+    fn by_ipv6_downstream(&self, dst: &[u8; 16]) -> Option<DownstreamSession> {
+        self.by_ipv6(dst).map(|s| DownstreamSession::from(&s))
+    }
     /// The next Ns to send on a sequencing session (shared by all workers).
     fn next_ns(&self, slot: u32) -> u16;
     /// The bank bits in use, for [`slot_index`].

@@ -3,7 +3,7 @@
 use crate::abi::{self, DropCounters, SlotCounters, SlotRead, DROP_REASONS};
 use crate::index;
 use crate::shm::{prefetch, CountersBase, Mapping};
-use crate::{Session, SessionCounters, SessionLookup, UpstreamSession};
+use crate::{DownstreamSession, Session, SessionCounters, SessionLookup, UpstreamSession};
 use core::fmt;
 use core::net::Ipv4Addr;
 use std::fs::File;
@@ -199,6 +199,51 @@ impl TableReader {
     }
 
     #[inline]
+    fn read_down(&self, slot: u32) -> Option<DownstreamSession> {
+        self.count_busy(self.map.slot(slot)?.read_downstream(slot))
+    }
+
+    /// The session the IPv4 index holds for `dst`, read by `read`, whose
+    /// subscriber address (`v4`) is `dst`.
+    #[inline(always)]
+    fn find_v4<S>(
+        &self,
+        dst: Ipv4Addr,
+        read: impl Fn(u32) -> Option<S>,
+        v4: impl Fn(&S) -> Option<Ipv4Addr>,
+    ) -> Option<S> {
+        // Acquire: the copy the writer switched to is fully built.
+        let idx = self
+            .map
+            .v4_index(self.map.header().v4_active.load(Ordering::Acquire));
+        let key = u32::from(dst);
+        let home = abi::v4_home(key, idx.len().trailing_zeros());
+        index::lookup(idx, home, key, |slot| {
+            read(slot).filter(|s| v4(s) == Some(dst))
+        })
+    }
+
+    /// [`TableReader::find_v4`] for the /64 of `dst`.
+    #[inline(always)]
+    fn find_v6<S>(
+        &self,
+        dst: &[u8; 16],
+        read: impl Fn(u32) -> Option<S>,
+        v6: impl Fn(&S) -> Option<[u8; 8]>,
+    ) -> Option<S> {
+        let idx = self
+            .map
+            .v6_index(self.map.header().v6_active.load(Ordering::Acquire));
+        let mut prefix = [0u8; 8];
+        prefix.copy_from_slice(&dst[..8]);
+        let k = u64::from_be_bytes(prefix);
+        let home = abi::v6_home(k, idx.len().trailing_zeros());
+        index::lookup(idx, home, abi::v6_fingerprint(k), |slot| {
+            read(slot).filter(|s| v6(s) == Some(prefix))
+        })
+    }
+
+    #[inline]
     fn count_busy<S>(&self, read: SlotRead<S>) -> Option<S> {
         match read {
             SlotRead::Up(s) => Some(s),
@@ -224,31 +269,27 @@ impl SessionLookup for TableReader {
 
     #[inline]
     fn by_ipv4(&self, dst: Ipv4Addr) -> Option<Session> {
-        // Acquire: the copy the writer switched to is fully built.
-        let idx = self
-            .map
-            .v4_index(self.map.header().v4_active.load(Ordering::Acquire));
-        let key = u32::from(dst);
-        let home = abi::v4_home(key, idx.len().trailing_zeros());
-        index::lookup(idx, home, key, |slot| {
-            self.read_slot(slot)
-                .filter(|s| s.subscriber_v4 == Some(dst))
-        })
+        self.find_v4(dst, |slot| self.read_slot(slot), |s| s.subscriber_v4)
     }
 
     #[inline]
     fn by_ipv6(&self, dst: &[u8; 16]) -> Option<Session> {
-        let idx = self
-            .map
-            .v6_index(self.map.header().v6_active.load(Ordering::Acquire));
-        let mut prefix = [0u8; 8];
-        prefix.copy_from_slice(&dst[..8]);
-        let k = u64::from_be_bytes(prefix);
-        let home = abi::v6_home(k, idx.len().trailing_zeros());
-        index::lookup(idx, home, abi::v6_fingerprint(k), |slot| {
-            self.read_slot(slot)
-                .filter(|s| s.subscriber_v6_prefix == Some(prefix))
-        })
+        self.find_v6(dst, |slot| self.read_slot(slot), |s| s.subscriber_v6_prefix)
+    }
+
+    #[inline]
+    fn by_slot_downstream(&self, slot: u32) -> Option<DownstreamSession> {
+        self.read_down(slot)
+    }
+
+    #[inline]
+    fn by_ipv4_downstream(&self, dst: Ipv4Addr) -> Option<DownstreamSession> {
+        self.find_v4(dst, |slot| self.read_down(slot), |s| s.subscriber_v4)
+    }
+
+    #[inline]
+    fn by_ipv6_downstream(&self, dst: &[u8; 16]) -> Option<DownstreamSession> {
+        self.find_v6(dst, |slot| self.read_down(slot), |s| s.subscriber_v6_prefix)
     }
 
     #[inline]

@@ -4,7 +4,7 @@
 //! from the slot hint `core_steer` put in the XDP metadata, verified, or
 //! from the table's address index.
 
-use l2tpx_table::{Session, SessionLookup, TEMPLATE_MAX};
+use l2tpx_table::{DownstreamSession, SessionLookup, TEMPLATE_MAX};
 use l2tpx_wire::checksum;
 use l2tpx_wire::ipv4;
 
@@ -71,7 +71,7 @@ struct Layout {
 /// IPv4 (no options) and UDP right before the L2TP header, the PPP Protocol
 /// in the last two bytes, an Ethernet header (14 bytes at least) first.
 #[inline(always)]
-fn layout(sess: &Session) -> Option<Layout> {
+fn layout(sess: &DownstreamSession) -> Option<Layout> {
     let len = usize::from(sess.template_len);
     let l2tp = usize::from(sess.l2tp_offset);
     if len > TEMPLATE_MAX || l2tp < ETH_LEN + IP_UDP_LEN || l2tp + MIN_L2TP_PPP > len {
@@ -136,15 +136,16 @@ fn encap<T: SessionLookup>(
             if vihl >> 4 != 4 || ihl < ipv4::HEADER_LEN || total < ihl || total > ip.len() {
                 return Err(drop(D::Malformed));
             }
-            let Some(sess) = session_v4(buf, base, [d0, d1, d2, d3], table, acc) else {
+            let sess = session_v4(buf, base, [d0, d1, d2, d3], table, acc);
+            let Some(sess) = &sess else {
                 return Err(drop(D::UnknownSubscriber));
             };
             if ttl <= 1 {
                 return Err(punt(PuntReason::TtlExpired));
             }
             let flags = u16::from_be_bytes([fo0, fo1]);
-            let lay = layout(&sess).ok_or(drop(D::BadTemplate))?;
-            if total > max_inner(&sess, &lay) {
+            let lay = layout(sess).ok_or(drop(D::BadTemplate))?;
+            if total > max_inner(sess, &lay) {
                 return Err(punt(if flags & 0x4000 != 0 {
                     PuntReason::FragNeeded
                 } else {
@@ -160,7 +161,7 @@ fn encap<T: SessionLookup>(
                 ttl,
                 first_fragment: flags & 0x1fff == 0,
             };
-            rewrite(buf, inner, &sess, &lay, table, cfg, acc)
+            rewrite(buf, inner, sess, &lay, table, cfg, acc)
         }
         ETHERTYPE_IPV6 => {
             let Some(h) = ip.first_chunk::<40>() else {
@@ -172,14 +173,15 @@ fn encap<T: SessionLookup>(
             }
             let (next, hop) = (h[6], h[7]);
             let dst: &[u8; 16] = h[24..40].try_into().map_err(|_| drop(D::Malformed))?;
-            let Some(sess) = session_v6(buf, base, dst, table, acc) else {
+            let sess = session_v6(buf, base, dst, table, acc);
+            let Some(sess) = &sess else {
                 return Err(drop(D::UnknownSubscriber));
             };
             if hop <= 1 {
                 return Err(punt(PuntReason::TtlExpired));
             }
-            let lay = layout(&sess).ok_or(drop(D::BadTemplate))?;
-            if total > max_inner(&sess, &lay) {
+            let lay = layout(sess).ok_or(drop(D::BadTemplate))?;
+            if total > max_inner(sess, &lay) {
                 // IPv6 routers never fragment: Packet Too Big.
                 return Err(punt(PuntReason::FragNeeded));
             }
@@ -192,7 +194,7 @@ fn encap<T: SessionLookup>(
                 ttl: hop,
                 first_fragment: true,
             };
-            rewrite(buf, inner, &sess, &lay, table, cfg, acc)
+            rewrite(buf, inner, sess, &lay, table, cfg, acc)
         }
         _ => Err(drop(D::NotIp)),
     }
@@ -209,19 +211,21 @@ fn session_v4<T: SessionLookup>(
     dst: [u8; 4],
     table: &T,
     acc: &mut SessionAccumulator,
-) -> Option<Session> {
+) -> Option<DownstreamSession> {
     let addr = core::net::Ipv4Addr::from(dst);
-    match Meta::hint_v4(buf, base, dst) {
-        Some(slot) => match table.by_slot(slot) {
-            Some(s) if s.subscriber_v4 == Some(addr) => {
-                acc.hint(HintOutcome::Hit);
-                return Some(s);
-            }
-            _ => acc.hint(HintOutcome::Stale),
-        },
-        None => acc.hint(HintOutcome::Absent),
+    // One `Option` filled in place on every path: no copies of the
+    // template between the lookup and the rewrite.
+    let Some(slot) = Meta::hint_v4(buf, base, dst) else {
+        acc.hint(HintOutcome::Absent);
+        return table.by_ipv4_downstream(addr);
+    };
+    let s = table.by_slot_downstream(slot);
+    if matches!(&s, Some(s) if s.subscriber_v4 == Some(addr)) {
+        acc.hint(HintOutcome::Hit);
+        return s;
     }
-    table.by_ipv4(addr)
+    acc.hint(HintOutcome::Stale);
+    table.by_ipv4_downstream(addr)
 }
 
 /// [`session_v4`] for IPv6: the hinted slot must hold `dst`'s /64.
@@ -232,18 +236,18 @@ fn session_v6<T: SessionLookup>(
     dst: &[u8; 16],
     table: &T,
     acc: &mut SessionAccumulator,
-) -> Option<Session> {
-    match Meta::hint_v6(buf, base, dst) {
-        Some(slot) => match table.by_slot(slot) {
-            Some(s) if s.subscriber_v6_prefix.is_some_and(|p| p[..] == dst[..8]) => {
-                acc.hint(HintOutcome::Hit);
-                return Some(s);
-            }
-            _ => acc.hint(HintOutcome::Stale),
-        },
-        None => acc.hint(HintOutcome::Absent),
+) -> Option<DownstreamSession> {
+    let Some(slot) = Meta::hint_v6(buf, base, dst) else {
+        acc.hint(HintOutcome::Absent);
+        return table.by_ipv6_downstream(dst);
+    };
+    let s = table.by_slot_downstream(slot);
+    if matches!(&s, Some(s) if s.subscriber_v6_prefix.is_some_and(|p| p[..] == dst[..8])) {
+        acc.hint(HintOutcome::Hit);
+        return s;
     }
-    table.by_ipv6(dst)
+    acc.hint(HintOutcome::Stale);
+    table.by_ipv6_downstream(dst)
 }
 
 /// TTL, MSS, then the template in front: the packet passed every check.
@@ -251,7 +255,7 @@ fn session_v6<T: SessionLookup>(
 fn rewrite<T: SessionLookup>(
     buf: &mut [u8],
     inner: Inner,
-    sess: &Session,
+    sess: &DownstreamSession,
     lay: &Layout,
     table: &T,
     cfg: &PipelineConfig,
@@ -297,14 +301,14 @@ fn rewrite<T: SessionLookup>(
 /// The largest inner packet the session takes: its MTU, and never more than
 /// fits an outer IPv4 Total Length.
 #[inline(always)]
-fn max_inner(sess: &Session, lay: &Layout) -> usize {
+fn max_inner(sess: &DownstreamSession, lay: &Layout) -> usize {
     usize::from(sess.mtu).min(0xffff - (lay.len - lay.ip))
 }
 
 /// Copies `sess.template[..lay.len]` into `hdr` (of that length) with two
 /// overlapping fixed-size copies.
 #[inline(always)]
-fn write_template(hdr: &mut [u8], sess: &Session, lay: &Layout) {
+fn write_template(hdr: &mut [u8], sess: &DownstreamSession, lay: &Layout) {
     if lay.len >= HALF {
         let tail = lay.len - HALF;
         if let (Some(d), Some(s)) = (hdr.get_mut(tail..lay.len), sess.template.get(tail..lay.len)) {

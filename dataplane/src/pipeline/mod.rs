@@ -411,16 +411,21 @@ pub fn process_batch<T: SessionLookup, S: CounterSink + ?Sized>(
 pub trait Lookahead {
     /// Stage 1, [`LOOKAHEAD`] × 2 frames ahead: what the headers alone
     /// locate (an upstream slot and its counters, a downstream index entry).
-    fn early(&self, frame: &Frame<'_>);
-    /// Stage 2, [`LOOKAHEAD`] frames ahead: what stage 1's lines locate
-    /// (a downstream slot and its counters).
+    /// Returns whether stage 2 has anything left to warm for this frame.
+    /// `from` is `frame.from`, passed apart so that a one-side batch loop
+    /// makes it a constant.
+    fn early(&self, frame: &Frame<'_>, from: Side) -> bool;
+    /// Stage 2, [`LOOKAHEAD`] frames ahead, for the frames stage 1 said so:
+    /// what stage 1's lines locate (a downstream slot and its counters).
     fn late(&self, frame: &Frame<'_>);
 }
 
 /// No warming (tests, in-cache tables).
 impl Lookahead for () {
     #[inline(always)]
-    fn early(&self, _: &Frame<'_>) {}
+    fn early(&self, _: &Frame<'_>, _: Side) -> bool {
+        false
+    }
     #[inline(always)]
     fn late(&self, _: &Frame<'_>) {}
 }
@@ -446,31 +451,71 @@ where
 {
     out.reset();
     let n = frames.len().min(BATCH_MAX);
-    for f in frames.iter().take(n.min(2 * LOOKAHEAD)) {
-        ahead.early(f);
+    // A worker's batch comes from one side: then the loop runs that side's
+    // code inline, with no per-frame dispatch or call.
+    let frames = frames.get_mut(..n).unwrap_or_default();
+    match frames.first().map(|f| f.from) {
+        Some(side) if frames.iter().all(|f| f.from == side) => match side {
+            Side::Access => run(frames, out, ahead, Some(side), |f, acc| {
+                upstream::process(f, table, cfg, acc)
+            }),
+            Side::Core => run(frames, out, ahead, Some(side), |f, acc| {
+                downstream::process(f, table, cfg, acc)
+            }),
+        },
+        _ => run(frames, out, ahead, None, |f, acc| {
+            process_frame(f, table, cfg, acc)
+        }),
     }
-    for f in frames.iter().take(n.min(LOOKAHEAD)) {
-        ahead.late(f);
+    out.len = n;
+    out.hints = out.acc.take_hints();
+    out.acc.flush(sink);
+    n
+}
+
+/// The loop of [`process_batch_ahead`] over `frames` (at most
+/// [`BATCH_MAX`]), with `step` processing one frame; `side`: every frame's.
+#[inline(always)]
+fn run<A, F>(
+    frames: &mut [Frame<'_>],
+    out: &mut BatchResult,
+    ahead: &A,
+    side: Option<Side>,
+    mut step: F,
+) where
+    A: Lookahead + ?Sized,
+    F: FnMut(&mut Frame<'_>, &mut SessionAccumulator) -> Verdict,
+{
+    let n = frames.len().min(BATCH_MAX);
+    // Bit `i`: stage 2 has work for frame `i` (BATCH_MAX = 64 bits).
+    let mut late: u64 = 0;
+    for (i, f) in frames.iter().take(n.min(2 * LOOKAHEAD)).enumerate() {
+        late |= u64::from(ahead.early(f, side.unwrap_or(f.from))) << i;
+    }
+    for (i, f) in frames.iter().take(n.min(LOOKAHEAD)).enumerate() {
+        if late >> i & 1 != 0 {
+            ahead.late(f);
+        }
     }
     for i in 0..n {
         if let Some(f) = frames
             .get(i + 2 * LOOKAHEAD)
             .filter(|_| i + 2 * LOOKAHEAD < n)
         {
-            ahead.early(f);
+            let early = ahead.early(f, side.unwrap_or(f.from));
+            late |= u64::from(early) << ((i + 2 * LOOKAHEAD) % BATCH_MAX);
         }
-        if let Some(f) = frames.get(i + LOOKAHEAD).filter(|_| i + LOOKAHEAD < n) {
+        if let Some(f) = frames
+            .get(i + LOOKAHEAD)
+            .filter(|_| i + LOOKAHEAD < n && late >> ((i + LOOKAHEAD) % BATCH_MAX) & 1 != 0)
+        {
             ahead.late(f);
         }
         if let Some(frame) = frames.get_mut(i) {
-            let v = process_frame(frame, table, cfg, &mut out.acc);
+            let v = step(frame, &mut out.acc);
             out.record(i, v);
         }
     }
-    out.len = n;
-    out.hints = out.acc.take_hints();
-    out.acc.flush(sink);
-    n
 }
 
 /// Processes one frame: the body of [`process_batch`]'s loop.
@@ -530,14 +575,22 @@ fn put16(b: &mut [u8], at: usize, v: u16) {
 /// Lowers the MSS option of a TCP SYN to `mss` (if it is larger), fixing
 /// the checksum incrementally. `seg` is the TCP segment (bounded by the IP
 /// length); anything malformed is left alone.
-#[inline]
+#[inline(always)]
 fn clamp_mss(seg: &mut [u8], mss: u16) {
-    // Data Offset > 5 (there are options) and SYN set; cheap checks first.
+    // Data Offset > 5 (there are options) and SYN set: inline, since most
+    // segments are not SYNs; the option walk is out of line.
     match seg {
         [_, _, _, _, _, _, _, _, _, _, _, _, off, flags, ..]
-            if *off > 0x5f && *flags & (l2tpx_wire::tcp::FLAG_SYN as u8) != 0 => {}
-        _ => return,
+            if *off > 0x5f && *flags & (l2tpx_wire::tcp::FLAG_SYN as u8) != 0 =>
+        {
+            clamp_syn(seg, mss)
+        }
+        _ => {}
     }
+}
+
+#[inline(never)]
+fn clamp_syn(seg: &mut [u8], mss: u16) {
     let mut tcp = l2tpx_wire::tcp::Packet::new_unchecked(seg);
     if tcp.check_len().is_ok() {
         tcp.clamp_mss(mss);

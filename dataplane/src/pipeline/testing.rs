@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::vec;
 use std::vec::Vec;
 
-use l2tpx_table::{slot_index, Session, SessionLookup, UpstreamSession};
+use l2tpx_table::{slot_index, DownstreamSession, Session, SessionLookup, UpstreamSession};
 use l2tpx_wire::ethernet::{self, EtherType, EthernetAddress, VlanTag};
 use l2tpx_wire::ipv4::{self, IpProtocol};
 use l2tpx_wire::l2tp::{HeaderRepr, Sequence};
@@ -113,6 +113,14 @@ impl MockTable {
             _ => None,
         }
     }
+
+    #[inline]
+    fn up_downstream(&self, i: Option<&usize>) -> Option<DownstreamSession> {
+        match self.sessions.get(*i?) {
+            Some((s, true)) => Some(DownstreamSession::from(s)),
+            _ => None,
+        }
+    }
 }
 
 /// The lookups are kept out of line so that a profile (callgrind) shows
@@ -137,6 +145,19 @@ impl SessionLookup for MockTable {
     fn by_ipv6(&self, dst: &[u8; 16]) -> Option<Session> {
         let p: [u8; 8] = dst[..8].try_into().ok()?;
         self.up(self.v6.get(&p))
+    }
+    #[inline(never)]
+    fn by_slot_downstream(&self, slot: u32) -> Option<DownstreamSession> {
+        self.up_downstream(self.slots.get(&slot))
+    }
+    #[inline(never)]
+    fn by_ipv4_downstream(&self, dst: Ipv4Addr) -> Option<DownstreamSession> {
+        self.up_downstream(self.v4.get(&dst))
+    }
+    #[inline(never)]
+    fn by_ipv6_downstream(&self, dst: &[u8; 16]) -> Option<DownstreamSession> {
+        let p: [u8; 8] = dst[..8].try_into().ok()?;
+        self.up_downstream(self.v6.get(&p))
     }
     #[inline(never)]
     fn next_ns(&self, slot: u32) -> u16 {

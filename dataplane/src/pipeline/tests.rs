@@ -1432,8 +1432,9 @@ fn lookahead_warms_each_frame_once_and_ahead() {
     }
     struct Warm<'a>(&'a RefCell<Vec<(char, u8)>>);
     impl Lookahead for Warm<'_> {
-        fn early(&self, f: &Frame<'_>) {
+        fn early(&self, f: &Frame<'_>, _: Side) -> bool {
             self.0.borrow_mut().push(('e', f.packet()[14 + 19]));
+            true
         }
         fn late(&self, f: &Frame<'_>) {
             self.0.borrow_mut().push(('l', f.packet()[14 + 19]));
@@ -1677,5 +1678,57 @@ fn no_slot_hint_uses_the_index() {
         let (got, _, h, _) = run_hinted(&mut f, &t);
         assert_eq!(got[0].0, Verdict::Drop(DropReason::NoHeadroom));
         assert_eq!(h, hints(0, 0, 1));
+    }
+}
+
+/// A batch from one side runs that side's code inline, a mixed batch
+/// dispatches per frame: every fixture gives the same verdict and bytes
+/// alone, in mixed batches and in one-side batches.
+#[test]
+fn one_side_and_mixed_batches_agree() {
+    let (fx, _) = fixtures();
+    let mut cases = upstream_cases(&fx);
+    // Interleave downstream cases between the upstream ones.
+    for (i, c) in downstream_cases(&fx).into_iter().enumerate() {
+        let at = (2 * i + 1).min(cases.len());
+        cases.insert(at, c);
+    }
+    let owned = |c: &Case| OwnedFrame::with_headroom(&c.input, c.from, c.headroom);
+    let result = |o: &OwnedFrame| (o.offset, o.len, o.buf.clone());
+
+    let (_, t) = fixtures();
+    let alone: Vec<_> = cases
+        .iter()
+        .map(|c| {
+            let mut f = owned(c);
+            let v = f.process(&t, &cfg());
+            (v, result(&f))
+        })
+        .collect();
+
+    let (_, t) = fixtures();
+    let mut mixed = Vec::new();
+    assert!(cases[..BATCH_MAX].iter().any(|c| c.from != cases[0].from));
+    for chunk in cases.chunks(BATCH_MAX) {
+        let mut fs: Vec<OwnedFrame> = chunk.iter().map(owned).collect();
+        let mut out = BatchResult::default();
+        run_batch(&mut fs, &t, &cfg(), &mut out, &mut ());
+        mixed.extend(out.verdicts().iter().zip(&fs).map(|(&v, f)| (v, result(f))));
+    }
+    assert_eq!(mixed, alone);
+
+    let (_, t) = fixtures();
+    for side in [Side::Access, Side::Core] {
+        let idx: Vec<usize> = (0..cases.len())
+            .filter(|&i| cases[i].from == side)
+            .collect();
+        for chunk in idx.chunks(BATCH_MAX) {
+            let mut fs: Vec<OwnedFrame> = chunk.iter().map(|&i| owned(&cases[i])).collect();
+            let mut out = BatchResult::default();
+            run_batch(&mut fs, &t, &cfg(), &mut out, &mut ());
+            for ((&i, &v), f) in chunk.iter().zip(out.verdicts()).zip(&fs) {
+                assert_eq!((v, result(f)), alone[i], "{}", cases[i].name);
+            }
+        }
     }
 }
