@@ -48,6 +48,7 @@
 //!
 //! [`poll_dae_transmit`]: SessionManager::poll_dae_transmit
 
+pub mod heap;
 mod table;
 pub mod testing;
 mod users;
