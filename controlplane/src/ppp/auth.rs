@@ -256,6 +256,12 @@ impl Authenticator {
         self.events.pop_front()
     }
 
+    /// Frees the capacity left in empty queues.
+    pub fn release_buffers(&mut self) {
+        super::fsm::release_queue(&mut self.tx);
+        super::fsm::release_queue(&mut self.events);
+    }
+
     fn challenge(&mut self, now: Instant) {
         let ident = self.next_ident;
         self.next_ident = self.next_ident.wrapping_add(1);

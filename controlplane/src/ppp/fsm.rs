@@ -227,6 +227,13 @@ pub enum Received {
 /// peer's MRU, RFC 1661 §5.6; the smallest MRU we Ack is 576).
 const MAX_CODE_REJECT_COPY: usize = 512;
 
+/// Replaces an empty queue by one without capacity.
+pub(crate) fn release_queue<T>(q: &mut VecDeque<T>) {
+    if q.is_empty() && q.capacity() > 0 {
+        *q = VecDeque::new();
+    }
+}
+
 /// The automaton with its negotiator.
 #[derive(Debug)]
 pub struct Fsm<N: Negotiator> {
@@ -319,6 +326,16 @@ impl<N: Negotiator> Fsm<N> {
     /// The next This-Layer-* signal.
     pub fn poll_layer_event(&mut self) -> Option<LayerEvent> {
         self.layer.pop_front()
+    }
+
+    /// Frees the capacity that negotiation left in empty queues and
+    /// scratch buffers (they grow again if needed).
+    pub fn release_buffers(&mut self) {
+        release_queue(&mut self.tx);
+        release_queue(&mut self.layer);
+        self.response = Vec::new();
+        self.scratch = PeerResponse::default();
+        self.rx_unknown = Vec::new();
     }
 
     /// Lower layer Up.

@@ -43,7 +43,7 @@ use l2tpx_wire::ppp::cp::Repr;
 use l2tpx_wire::ppp::{protocol_and_offset, Protocol};
 
 use super::auth::{AuthConfig, AuthEvent, AuthFailure, AuthRequest, Authenticator, Credentials};
-use super::fsm::{Event, Fsm, FsmConfig, LayerEvent, Received, State};
+use super::fsm::{release_queue, Event, Fsm, FsmConfig, LayerEvent, Received, State};
 use super::ipcp::{AddressSource, IpcpConfig, IpcpNegotiator};
 use super::ipv6cp::{Iid, Ipv6cpNegotiator};
 use super::lcp::{AuthMethod, LcpConfig, LcpFailure, LcpNegotiator, PeerLcp};
@@ -222,6 +222,8 @@ pub struct PppSession {
     ipv6_up: bool,
     cause: Option<DownCause>,
     down_reported: bool,
+    /// IPCP opened: free what negotiation left once the queues drain.
+    release_pending: bool,
     tx: VecDeque<Vec<u8>>,
     events: VecDeque<PppEvent>,
 }
@@ -337,6 +339,7 @@ impl PppSession {
             ipv6_up: false,
             cause: None,
             down_reported: false,
+            release_pending: false,
             tx: VecDeque::new(),
             events: VecDeque::new(),
         }
@@ -470,9 +473,27 @@ impl PppSession {
         self.tx.pop_front()
     }
 
-    /// The next event.
+    /// The next event. Once IPCP has opened and everything is drained,
+    /// the buffers negotiation grew are freed (a session spends most of
+    /// its life idle, and there may be a million of them).
     pub fn poll_event(&mut self) -> Option<PppEvent> {
-        self.events.pop_front()
+        let ev = self.events.pop_front();
+        if ev.is_none() && self.release_pending && self.tx.is_empty() {
+            self.release_pending = false;
+            self.release_buffers();
+        }
+        ev
+    }
+
+    fn release_buffers(&mut self) {
+        self.lcp.release_buffers();
+        self.ipcp.release_buffers();
+        if let Some(f) = self.ipv6cp.as_mut() {
+            f.release_buffers();
+        }
+        self.auth.release_buffers();
+        release_queue(&mut self.tx);
+        release_queue(&mut self.events);
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) wants to be called.
@@ -790,6 +811,7 @@ impl PppSession {
                 match (n.peer_address(), n.assigned()) {
                     (Some(a), Some(b)) if a == b => {
                         self.ipv4_up = true;
+                        self.release_pending = true;
                         let (local, dns) = (n.local_address(), n.peer_dns());
                         self.events.push_back(PppEvent::Ipv4Up {
                             address: a,
