@@ -212,9 +212,11 @@ pub struct PppSession {
     lcp: Fsm<LcpNegotiator>,
     auth: Authenticator,
     ipcp: Fsm<IpcpNegotiator>,
-    ipv6cp: Option<Fsm<Ipv6cpNegotiator>>,
+    /// Boxed: most deployments run IPv4 only.
+    ipv6cp: Option<Box<Fsm<Ipv6cpNegotiator>>>,
     peer_ipv4: Option<Ipv4Addr>,
-    proxy_auth: Option<PendingProxyAuth>,
+    /// Boxed: only until authentication starts, with proxy AVPs.
+    proxy_auth: Option<Box<PendingProxyAuth>>,
     proxy_lcp_used: bool,
     echo_next: Option<Instant>,
     echo_outstanding: u32,
@@ -283,7 +285,8 @@ impl PppSession {
                     },
                 }),
                 _ => None,
-            };
+            }
+            .map(Box::new);
         }
         let sent = proxy.last_sent_confreq.to_vec();
         s.lcp.force_opened(&sent);
@@ -322,7 +325,7 @@ impl PppSession {
         let ipcp = Fsm::new(config.fsm, IpcpNegotiator::new(config.ipcp));
         let ipv6cp = config
             .ipv6cp
-            .then(|| Fsm::new(config.fsm, Ipv6cpNegotiator::new(root.fork(3))));
+            .then(|| Box::new(Fsm::new(config.fsm, Ipv6cpNegotiator::new(root.fork(3)))));
         PppSession {
             config,
             phase: Phase::Establish,
@@ -707,7 +710,7 @@ impl PppSession {
                 self.phase = Phase::Authenticate;
                 self.echo_outstanding = 0;
                 self.echo_next = self.config.lcp.echo_interval.map(|i| now + i);
-                if let Some(p) = self.proxy_auth.take() {
+                if let Some(p) = self.proxy_auth.take().map(|b| *b) {
                     self.auth
                         .start_proxy(now, p.method, &p.username, p.ident, p.credentials);
                 } else {

@@ -264,14 +264,48 @@ struct Idle {
     next_check: Instant,
 }
 
+/// What a session keeps of its [`SessionInfo`] once PPP has started
+/// (the proxy AVPs and the bearer details are used then, or never).
+#[derive(Debug)]
+struct Call {
+    key: SessionKey,
+    peer: SocketAddr,
+    peer_tunnel_id: u16,
+    peer_session_id: u16,
+    call_serial: u32,
+    sequencing_required: bool,
+    calling_number: Option<Box<[u8]>>,
+    called_number: Option<Box<[u8]>>,
+}
+
+impl Call {
+    fn new(i: &SessionInfo) -> Self {
+        Call {
+            key: i.key,
+            peer: i.peer,
+            peer_tunnel_id: i.peer_tunnel_id,
+            peer_session_id: i.peer_session_id,
+            call_serial: i.call_serial,
+            sequencing_required: i.sequencing_required,
+            calling_number: i.calling_number.as_deref().map(Box::from),
+            called_number: i.called_number.as_deref().map(Box::from),
+        }
+    }
+}
+
+fn lossy(v: &Option<Box<[u8]>>) -> Option<String> {
+    v.as_ref().map(|b| String::from_utf8_lossy(b).into())
+}
+
 #[derive(Debug)]
 struct Sess {
-    info: Box<SessionInfo>,
+    info: Call,
     slot: u32,
     ppp: PppSession,
     user: Option<String>,
-    /// Pending RADIUS check: (request, what PPP asked).
-    radius_auth: Option<(RequestId, AuthRequest)>,
+    /// Pending RADIUS check: (request, what PPP asked); boxed, as it
+    /// lives only while the server is asked.
+    radius_auth: Option<Box<(RequestId, AuthRequest)>>,
     /// The pool the address came from (None: static or none).
     pool: Option<String>,
     authz: Authorization,
@@ -685,7 +719,7 @@ impl<T: TableSink, N: NeighbourSource> SessionManager<T, N> {
         self.sessions.insert(
             key,
             Box::new(Sess {
-                info: Box::new(info.clone()),
+                info: Call::new(info),
                 slot,
                 ppp,
                 user: None,
@@ -863,7 +897,7 @@ impl<T: TableSink, N: NeighbourSource> SessionManager<T, N> {
                     Ok(id) => {
                         self.auth_pending.insert(id, key);
                         if let Some(s) = self.sessions.get_mut(&key) {
-                            s.radius_auth = Some((id, req));
+                            s.radius_auth = Some(Box::new((id, req)));
                         }
                     }
                     Err(e) => {
@@ -888,7 +922,6 @@ impl<T: TableSink, N: NeighbourSource> SessionManager<T, N> {
                 AccessRequest::chap(&user, *ident, r, challenge, s.slot)
             }
         };
-        let lossy = |v: &Option<Vec<u8>>| v.as_ref().map(|b| String::from_utf8_lossy(b).into());
         a.calling_station_id = lossy(&s.info.calling_number);
         a.called_station_id = lossy(&s.info.called_number);
         let server = self.local_ip_for(s.info.peer);
@@ -1005,7 +1038,7 @@ impl<T: TableSink, N: NeighbourSource> SessionManager<T, N> {
                     let Some(s) = self.sessions.get_mut(&key) else {
                         continue;
                     };
-                    let Some((_, req)) = s.radius_auth.take() else {
+                    let Some((_, req)) = s.radius_auth.take().map(|b| *b) else {
                         continue;
                     };
                     let framed = authorization.framed_ip_address.filter(|a| {
@@ -1022,7 +1055,7 @@ impl<T: TableSink, N: NeighbourSource> SessionManager<T, N> {
                     };
                     self.stats.auth_rejects += 1;
                     if let Some(s) = self.sessions.get_mut(&key) {
-                        if let Some((_, req)) = s.radius_auth.take() {
+                        if let Some((_, req)) = s.radius_auth.take().map(|b| *b) {
                             let msg = reply_message.unwrap_or_else(|| "rejected".into());
                             s.ppp.auth_result(now, req.id, false, msg.as_bytes());
                         }
@@ -1036,7 +1069,8 @@ impl<T: TableSink, N: NeighbourSource> SessionManager<T, N> {
                         let req = self
                             .sessions
                             .get_mut(&key)
-                            .and_then(|s| s.radius_auth.take());
+                            .and_then(|s| s.radius_auth.take())
+                            .map(|b| *b);
                         if let Some((_, req)) = req {
                             self.radius_unavailable(now, key, req);
                         }
@@ -1137,7 +1171,6 @@ impl<T: TableSink, N: NeighbourSource> SessionManager<T, N> {
             return;
         }
         let user = s.user.clone().unwrap_or_default();
-        let lossy = |v: &Option<Vec<u8>>| v.as_ref().map(|b| String::from_utf8_lossy(b).into());
         let acct = AcctSession {
             session_id: self.acct_ids.next_id(),
             user_name: user.clone(),
@@ -1251,8 +1284,8 @@ impl<T: TableSink, N: NeighbourSource> SessionManager<T, N> {
             session_timeout: s.authz.session_timeout,
             idle_timeout: s.authz.idle_timeout,
             interim: s.authz.acct_interim_interval,
-            calling: s.info.calling_number.clone(),
-            called: s.info.called_number.clone(),
+            calling: s.info.calling_number.as_deref().map(<[u8]>::to_vec),
+            called: s.info.called_number.as_deref().map(<[u8]>::to_vec),
         };
         s.journalled = true;
         self.journal.push_back(Record::SessionUp(Box::new(rec)));
@@ -1386,7 +1419,7 @@ impl<T: TableSink, N: NeighbourSource> SessionManager<T, N> {
         self.sessions.insert(
             key,
             Box::new(Sess {
-                info: Box::new(info),
+                info: Call::new(&info),
                 slot: r.slot,
                 ppp,
                 user: Some(r.user.clone()),
@@ -1465,7 +1498,7 @@ impl<T: TableSink, N: NeighbourSource> SessionManager<T, N> {
         if let Some(t) = s.timer.take() {
             self.timers.remove(&(t, key));
         }
-        if let Some((id, _)) = s.radius_auth.take() {
+        if let Some((id, _)) = s.radius_auth.take().map(|b| *b) {
             self.auth_pending.remove(&id);
             if let Some(r) = self.radius.as_mut() {
                 r.cancel(now, id);
