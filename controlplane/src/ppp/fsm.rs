@@ -227,6 +227,16 @@ pub enum Received {
 /// peer's MRU, RFC 1661 §5.6; the smallest MRU we Ack is 576).
 const MAX_CODE_REJECT_COPY: usize = 512;
 
+/// Buffers an automaton needs while negotiating.
+#[derive(Debug, Default)]
+struct Work {
+    /// The answer (sca/scn) prepared while classifying RCR.
+    response: Vec<u8>,
+    scratch: PeerResponse,
+    /// The last packet with an unknown code (for scj).
+    rx_unknown: Vec<u8>,
+}
+
 /// Replaces an empty queue by one without capacity.
 pub(crate) fn release_queue<T>(q: &mut VecDeque<T>) {
     if q.is_empty() && q.capacity() > 0 {
@@ -249,13 +259,11 @@ pub struct Fsm<N: Negotiator> {
     request_options: Vec<u8>,
     /// A valid Ack/Nak/Reject for `request_id` was already seen.
     request_answered: bool,
-    /// The answer (sca/scn) prepared while classifying RCR.
-    response: Vec<u8>,
-    scratch: PeerResponse,
+    /// Buffers of negotiation, made on first use and dropped by
+    /// [`release_buffers`](Self::release_buffers).
+    work: Option<Box<Work>>,
     /// Identifier of the last Terminate-Request received (for sta).
     rx_identifier: u8,
-    /// The last packet with an unknown code (for scj).
-    rx_unknown: Vec<u8>,
     /// The last Echo-Request: identifier and data (for ser).
     rx_echo: Option<(u8, Vec<u8>)>,
     tx: VecDeque<Vec<u8>>,
@@ -277,10 +285,8 @@ impl<N: Negotiator> Fsm<N> {
             request_id: 0,
             request_options: Vec::new(),
             request_answered: true,
-            response: Vec::new(),
-            scratch: PeerResponse::default(),
+            work: None,
             rx_identifier: 0,
-            rx_unknown: Vec::new(),
             rx_echo: None,
             tx: VecDeque::new(),
             layer: VecDeque::new(),
@@ -291,6 +297,10 @@ impl<N: Negotiator> Fsm<N> {
     /// The current state.
     pub fn state(&self) -> State {
         self.state
+    }
+
+    fn work(&mut self) -> &mut Work {
+        self.work.get_or_insert_with(Box::default)
     }
 
     /// The policy.
@@ -333,9 +343,7 @@ impl<N: Negotiator> Fsm<N> {
     pub fn release_buffers(&mut self) {
         release_queue(&mut self.tx);
         release_queue(&mut self.layer);
-        self.response = Vec::new();
-        self.scratch = PeerResponse::default();
-        self.rx_unknown = Vec::new();
+        self.work = None;
     }
 
     /// Lower layer Up.
@@ -512,8 +520,9 @@ impl<N: Negotiator> Fsm<N> {
             | Repr::TimeRemaining { .. } => Event::Rxr,
             Repr::Unknown { .. } => {
                 let len = usize::from(u16::from_be_bytes([packet[2], packet[3]]));
-                self.rx_unknown.clear();
-                self.rx_unknown
+                let w = self.work();
+                w.rx_unknown.clear();
+                w.rx_unknown
                     .extend_from_slice(&packet[..len.min(MAX_CODE_REJECT_COPY)]);
                 Event::Ruc
             }
@@ -531,7 +540,7 @@ impl<N: Negotiator> Fsm<N> {
     /// Asks the negotiator and prepares the Ack, Nak or Reject: RCR+ or
     /// RCR-.
     fn classify_request(&mut self, identifier: u8, options: &[u8]) -> Event {
-        let mut r = std::mem::take(&mut self.scratch);
+        let mut r = std::mem::take(&mut self.work().scratch);
         r.clear();
         self.negotiator.peer_request(options, &mut r);
         let ev = if !r.reject.is_empty() {
@@ -559,20 +568,21 @@ impl<N: Negotiator> Fsm<N> {
             self.negotiator.peer_acked(options);
             Event::RcrPlus
         };
-        self.scratch = r;
+        self.work().scratch = r;
         ev
     }
 
     fn build_response(&mut self, code: Code, identifier: u8, parts: &[&[u8]]) {
         let body: usize = parts.iter().map(|p| p.len()).sum();
-        self.response.clear();
-        self.response.reserve(HEADER_LEN + body);
+        let response = &mut self.work().response;
+        response.clear();
+        response.reserve(HEADER_LEN + body);
         let len = (HEADER_LEN + body) as u16;
-        self.response.push(code.into());
-        self.response.push(identifier);
-        self.response.extend_from_slice(&len.to_be_bytes());
+        response.push(code.into());
+        response.push(identifier);
+        response.extend_from_slice(&len.to_be_bytes());
         for p in parts {
-            self.response.extend_from_slice(p);
+            response.extend_from_slice(p);
         }
     }
 
@@ -659,12 +669,14 @@ impl<N: Negotiator> Fsm<N> {
     /// Send-Configure-Ack (prepared by the classification).
     fn sca(&mut self) {
         self.failure_count = 0;
-        self.tx.push_back(self.response.clone());
+        let r = self.work().response.clone();
+        self.tx.push_back(r);
     }
 
     /// Send-Configure-Nak or -Reject (prepared by the classification).
     fn scn(&mut self) {
-        self.tx.push_back(self.response.clone());
+        let r = self.work().response.clone();
+        self.tx.push_back(r);
     }
 
     /// Send-Terminate-Request.
@@ -689,12 +701,12 @@ impl<N: Negotiator> Fsm<N> {
     /// Send-Code-Reject.
     fn scj(&mut self) {
         let identifier = self.take_identifier();
-        let rejected = std::mem::take(&mut self.rx_unknown);
+        let rejected = std::mem::take(&mut self.work().rx_unknown);
         self.emit(Repr::CodeReject {
             identifier,
             rejected_packet: &rejected,
         });
-        self.rx_unknown = rejected;
+        self.work().rx_unknown = rejected;
     }
 
     /// Send-Echo-Reply (LCP): the Echo-Request's Identifier and data, our
