@@ -19,11 +19,13 @@
 
 use std::collections::HashMap;
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use l2tpx_wire::ppp::{chap, chap_md5_response, pap, Protocol};
 
 use super::lcp::AuthMethod;
+use super::session::PppConfig;
 use super::Drbg;
 
 /// Authenticator settings.
@@ -142,7 +144,8 @@ enum AuthState {
 /// The authenticator.
 #[derive(Debug)]
 pub struct Authenticator {
-    config: AuthConfig,
+    /// Shared by every session (its `auth` part is ours).
+    config: Arc<PppConfig>,
     state: AuthState,
     method: Option<AuthMethod>,
     next_request_id: u64,
@@ -156,8 +159,8 @@ pub struct Authenticator {
 }
 
 impl Authenticator {
-    /// An idle authenticator.
-    pub fn new(config: AuthConfig, mut rng: Drbg) -> Self {
+    /// An idle authenticator for `config.auth`.
+    pub fn new(config: Arc<PppConfig>, mut rng: Drbg) -> Self {
         let next_ident = rng.next_u32() as u8;
         Authenticator {
             config,
@@ -188,7 +191,7 @@ impl Authenticator {
         match method {
             AuthMethod::Pap => {
                 self.state = AuthState::PapWait {
-                    deadline: now + self.config.timeout,
+                    deadline: now + self.config.auth.timeout,
                 }
             }
             AuthMethod::ChapMd5 => self.challenge(now),
@@ -265,12 +268,12 @@ impl Authenticator {
     fn challenge(&mut self, now: Instant) {
         let ident = self.next_ident;
         self.next_ident = self.next_ident.wrapping_add(1);
-        let mut value = vec![0; self.config.challenge_len.clamp(1, 255)];
+        let mut value = vec![0; self.config.auth.challenge_len.clamp(1, 255)];
         self.rng.fill(&mut value);
         self.state = AuthState::ChapChallenged {
             ident,
             value,
-            remaining: self.config.max_challenges.max(1),
+            remaining: self.config.auth.max_challenges.max(1),
             deadline: now,
         };
         self.send_challenge(now);
@@ -287,11 +290,11 @@ impl Authenticator {
             return;
         };
         *remaining -= 1;
-        *deadline = now + self.config.restart_timer;
+        *deadline = now + self.config.auth.restart_timer;
         let repr = chap::Repr::Challenge {
             identifier: *ident,
             value,
-            name: &self.config.name,
+            name: &self.config.auth.name,
         };
         let mut buf = vec![0; repr.buffer_len()];
         if repr.emit_into(&mut buf).is_ok() {
@@ -313,7 +316,7 @@ impl Authenticator {
             id,
             method,
             ident,
-            deadline: now + self.config.timeout,
+            deadline: now + self.config.auth.timeout,
             username: username.to_vec(),
             silent: false,
         };
@@ -424,7 +427,7 @@ impl Authenticator {
         }
         if accepted {
             let rechallenge = match method {
-                AuthMethod::ChapMd5 => self.config.rechallenge_interval.map(|i| now + i),
+                AuthMethod::ChapMd5 => self.config.auth.rechallenge_interval.map(|i| now + i),
                 AuthMethod::Pap => None,
             };
             self.state = AuthState::Done {

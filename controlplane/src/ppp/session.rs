@@ -321,7 +321,7 @@ impl PppSession {
     fn build(config: Arc<PppConfig>, seed: [u8; 16]) -> Self {
         let root = Drbg::new(seed);
         let lcp = Fsm::new(config.fsm, LcpNegotiator::new(&config.lcp, root.fork(1)));
-        let auth = Authenticator::new(config.auth.clone(), root.fork(2));
+        let auth = Authenticator::new(config.clone(), root.fork(2));
         let ipcp = Fsm::new(config.fsm, IpcpNegotiator::new(config.ipcp));
         let ipv6cp = config
             .ipv6cp

@@ -302,7 +302,8 @@ struct Sess {
     info: Call,
     slot: u32,
     ppp: PppSession,
-    user: Option<String>,
+    /// Shared with the RFC 5176 index.
+    user: Option<Arc<str>>,
     /// Pending RADIUS check: (request, what PPP asked); boxed, as it
     /// lives only while the server is asked.
     radius_auth: Option<Box<(RequestId, AuthRequest)>>,
@@ -326,13 +327,15 @@ struct Sess {
 #[derive(Debug, Default)]
 pub struct SessionIndex {
     recs: HashMap<SessionKey, IndexRec>,
-    by_acct_id: HashMap<String, SessionKey>,
+    by_acct_id: HashMap<Arc<str>, SessionKey>,
 }
 
 #[derive(Debug, Clone)]
 struct IndexRec {
-    acct_id: String,
-    user: String,
+    /// Shared with `by_acct_id`'s key.
+    acct_id: Arc<str>,
+    /// Shared with the session's.
+    user: Arc<str>,
     ip: Option<Ipv4Addr>,
 }
 
@@ -349,8 +352,10 @@ impl SessionIndex {
     }
 
     fn matches(r: &IndexRec, q: &SessionQuery) -> bool {
-        q.acct_session_id.as_ref().is_none_or(|a| *a == r.acct_id)
-            && q.user_name.as_ref().is_none_or(|u| *u == r.user)
+        q.acct_session_id
+            .as_ref()
+            .is_none_or(|a| a.as_str() == &*r.acct_id)
+            && q.user_name.as_ref().is_none_or(|u| u.as_str() == &*r.user)
             && q.framed_ip_address.is_none_or(|ip| Some(ip) == r.ip)
     }
 }
@@ -362,7 +367,7 @@ impl SessionLookup for SessionIndex {
         if let Some(id) = &q.acct_session_id {
             return self
                 .by_acct_id
-                .get(id)
+                .get(id.as_str())
                 .filter(|k| self.recs.get(k).is_some_and(|r| Self::matches(r, q)))
                 .map(|k| vec![*k])
                 .unwrap_or_default();
@@ -854,7 +859,7 @@ impl<T: TableSink, N: NeighbourSource> SessionManager<T, N> {
             PppEvent::AuthRequest(req) => self.authenticate(now, key, req),
             PppEvent::Authenticated { username } => {
                 if let Some(s) = self.sessions.get_mut(&key) {
-                    s.user = Some(String::from_utf8_lossy(&username).into_owned());
+                    s.user = Some(Arc::from(&*String::from_utf8_lossy(&username)));
                 }
             }
             PppEvent::Ipv4Up { address, .. } => self.ip_up(now, key, address),
@@ -1170,10 +1175,10 @@ impl<T: TableSink, N: NeighbourSource> SessionManager<T, N> {
             self.journal_up(key, cookie);
             return;
         }
-        let user = s.user.clone().unwrap_or_default();
+        let user = s.user.clone().unwrap_or_else(|| Arc::from(""));
         let acct = AcctSession {
             session_id: self.acct_ids.next_id(),
-            user_name: user.clone(),
+            user_name: user.to_string(),
             nas_port: s.slot,
             framed_ip_address: Some(address),
             calling_station_id: lossy(&s.info.calling_number),
@@ -1204,7 +1209,7 @@ impl<T: TableSink, N: NeighbourSource> SessionManager<T, N> {
         self.index.insert(
             key,
             IndexRec {
-                acct_id: acct.session_id.clone(),
+                acct_id: Arc::from(acct.session_id.as_str()),
                 user: user.clone(),
                 ip: Some(address),
             },
@@ -1235,7 +1240,7 @@ impl<T: TableSink, N: NeighbourSource> SessionManager<T, N> {
         self.events.push_back(ManagerEvent::IpUp {
             key,
             slot,
-            user,
+            user: user.to_string(),
             address,
             acct_session_id: acct_id,
         });
@@ -1266,7 +1271,7 @@ impl<T: TableSink, N: NeighbourSource> SessionManager<T, N> {
             cookie,
             call_serial: s.info.call_serial,
             sequencing: s.info.sequencing_required,
-            user: s.user.clone().unwrap_or_default(),
+            user: s.user.as_deref().unwrap_or_default().to_owned(),
             address: s.ppp.peer_ipv4(),
             pool: s.pool.clone(),
             our_magic: s.ppp.our_magic(),
@@ -1405,6 +1410,7 @@ impl<T: TableSink, N: NeighbourSource> SessionManager<T, N> {
             called_station_id: lossy(&r.called),
             class: r.class.clone(),
         };
+        let user: Arc<str> = Arc::from(r.user.as_str());
         let age = Duration::from_secs(unix_now.saturating_sub(r.acct_start_unix));
         let up = now.checked_sub(age).unwrap_or(now);
         let idle = r.idle_timeout.filter(|&t| t > 0).map(|t| {
@@ -1422,7 +1428,7 @@ impl<T: TableSink, N: NeighbourSource> SessionManager<T, N> {
                 info: Call::new(&info),
                 slot: r.slot,
                 ppp,
-                user: Some(r.user.clone()),
+                user: Some(user.clone()),
                 radius_auth: None,
                 pool: r.pool.clone(),
                 authz,
@@ -1444,8 +1450,8 @@ impl<T: TableSink, N: NeighbourSource> SessionManager<T, N> {
         self.index.insert(
             key,
             IndexRec {
-                acct_id: r.acct_session_id.clone(),
-                user: r.user.clone(),
+                acct_id: Arc::from(r.acct_session_id.as_str()),
+                user,
                 ip: Some(address),
             },
         );
@@ -1553,7 +1559,7 @@ impl<T: TableSink, N: NeighbourSource> SessionManager<T, N> {
         );
         self.events.push_back(ManagerEvent::Down {
             key,
-            user: s.user,
+            user: s.user.map(|u| u.to_string()),
             cause,
             counters,
         });
