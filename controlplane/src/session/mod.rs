@@ -293,6 +293,38 @@ impl Call {
     }
 }
 
+/// What a session keeps of its RADIUS [`Authorization`] (the address and
+/// pool are used when it arrives).
+#[derive(Debug, Default)]
+struct Authz {
+    session_timeout: Option<u32>,
+    idle_timeout: Option<u32>,
+    acct_interim_interval: Option<u32>,
+    class: Vec<Vec<u8>>,
+}
+
+impl From<Authorization> for Authz {
+    fn from(a: Authorization) -> Self {
+        Authz {
+            session_timeout: a.session_timeout,
+            idle_timeout: a.idle_timeout,
+            acct_interim_interval: a.acct_interim_interval,
+            class: a.class,
+        }
+    }
+}
+
+/// Accounting as of IP up; the records' other facts (NAS-Port, Calling-
+/// and Called-Station-Id) are the session's and never change.
+#[derive(Debug)]
+struct Acct {
+    /// Acct-Session-Id, shared with the RFC 5176 index.
+    id: Arc<str>,
+    user: Arc<str>,
+    address: Ipv4Addr,
+    class: Vec<Vec<u8>>,
+}
+
 fn lossy(v: &Option<Box<[u8]>>) -> Option<String> {
     v.as_ref().map(|b| String::from_utf8_lossy(b).into())
 }
@@ -309,8 +341,8 @@ struct Sess {
     radius_auth: Option<Box<(RequestId, AuthRequest)>>,
     /// The pool the address came from (None: static or none).
     pool: Option<String>,
-    authz: Authorization,
-    acct: Option<AcctSession>,
+    authz: Authz,
+    acct: Option<Acct>,
     up_at: Option<Instant>,
     published: bool,
     session_deadline: Option<Instant>,
@@ -321,6 +353,21 @@ struct Sess {
     ns: u16,
     /// A SessionUp record was journalled (a SessionDown is owed).
     journalled: bool,
+}
+
+impl Sess {
+    /// The facts of its accounting records.
+    fn acct_session(&self, a: &Acct) -> AcctSession {
+        AcctSession {
+            session_id: a.id.to_string(),
+            user_name: a.user.to_string(),
+            nas_port: self.slot,
+            framed_ip_address: Some(a.address),
+            calling_station_id: lossy(&self.info.calling_number),
+            called_station_id: lossy(&self.info.called_number),
+            class: a.class.clone(),
+        }
+    }
 }
 
 /// The sessions indexed for RFC 5176 lookups.
@@ -536,7 +583,7 @@ impl<T: TableSink, N: NeighbourSource> SessionManager<T, N> {
         self.sessions
             .get(&key)
             .and_then(|s| s.acct.as_ref())
-            .map(|a| a.session_id.as_str())
+            .map(|a| &*a.id)
     }
 
     // ------------------------------------------------------------------
@@ -730,7 +777,7 @@ impl<T: TableSink, N: NeighbourSource> SessionManager<T, N> {
                 user: None,
                 radius_auth: None,
                 pool: None,
-                authz: Authorization::default(),
+                authz: Authz::default(),
                 acct: None,
                 up_at: None,
                 published: false,
@@ -1051,7 +1098,7 @@ impl<T: TableSink, N: NeighbourSource> SessionManager<T, N> {
                         !matches!(u32::from(*a), 0xffff_fffe | 0xffff_ffff)
                     });
                     let pool = authorization.framed_pool.clone();
-                    s.authz = authorization;
+                    s.authz = authorization.into();
                     self.accept(now, key, req.id, framed, pool.as_deref());
                 }
                 RadiusEvent::AccessReject { id, reply_message } => {
@@ -1176,13 +1223,10 @@ impl<T: TableSink, N: NeighbourSource> SessionManager<T, N> {
             return;
         }
         let user = s.user.clone().unwrap_or_else(|| Arc::from(""));
-        let acct = AcctSession {
-            session_id: self.acct_ids.next_id(),
-            user_name: user.to_string(),
-            nas_port: s.slot,
-            framed_ip_address: Some(address),
-            calling_station_id: lossy(&s.info.calling_number),
-            called_station_id: lossy(&s.info.called_number),
+        let acct = Acct {
+            id: Arc::from(self.acct_ids.next_id()),
+            user: user.clone(),
+            address,
             class: s.authz.class.clone(),
         };
         s.up_at = Some(now);
@@ -1209,13 +1253,13 @@ impl<T: TableSink, N: NeighbourSource> SessionManager<T, N> {
         self.index.insert(
             key,
             IndexRec {
-                acct_id: Arc::from(acct.session_id.as_str()),
+                acct_id: acct.id.clone(),
                 user: user.clone(),
                 ip: Some(address),
             },
         );
-        let start = acct.start(None);
-        let acct_id = acct.session_id.clone();
+        let start = s.acct_session(&acct).start(None);
+        let acct_id = acct.id.to_string();
         let slot = s.slot;
         s.acct = Some(acct);
         if let Some(r) = self.radius.as_mut() {
@@ -1283,7 +1327,7 @@ impl<T: TableSink, N: NeighbourSource> SessionManager<T, N> {
                 Some(AuthMethod::Pap) => 1,
                 Some(AuthMethod::ChapMd5) => 2,
             },
-            acct_session_id: acct.session_id.clone(),
+            acct_session_id: acct.id.to_string(),
             acct_start_unix,
             class: s.authz.class.clone(),
             session_timeout: s.authz.session_timeout,
@@ -1391,26 +1435,20 @@ impl<T: TableSink, N: NeighbourSource> SessionManager<T, N> {
             bearer_type: None,
             private_group_id: None,
         };
-        let authz = Authorization {
-            framed_ip_address: Some(address),
-            framed_pool: r.pool.clone(),
+        let authz = Authz {
             session_timeout: r.session_timeout,
             idle_timeout: r.idle_timeout,
             acct_interim_interval: r.interim,
             class: r.class.clone(),
-            ..Authorization::default()
-        };
-        let lossy = |v: &Option<Vec<u8>>| v.as_ref().map(|b| String::from_utf8_lossy(b).into());
-        let acct = AcctSession {
-            session_id: r.acct_session_id.clone(),
-            user_name: r.user.clone(),
-            nas_port: r.slot,
-            framed_ip_address: Some(address),
-            calling_station_id: lossy(&r.calling),
-            called_station_id: lossy(&r.called),
-            class: r.class.clone(),
         };
         let user: Arc<str> = Arc::from(r.user.as_str());
+        let acct = Acct {
+            id: Arc::from(r.acct_session_id.as_str()),
+            user: user.clone(),
+            address,
+            class: r.class.clone(),
+        };
+        let acct_id = acct.id.clone();
         let age = Duration::from_secs(unix_now.saturating_sub(r.acct_start_unix));
         let up = now.checked_sub(age).unwrap_or(now);
         let idle = r.idle_timeout.filter(|&t| t > 0).map(|t| {
@@ -1450,7 +1488,7 @@ impl<T: TableSink, N: NeighbourSource> SessionManager<T, N> {
         self.index.insert(
             key,
             IndexRec {
-                acct_id: Arc::from(r.acct_session_id.as_str()),
+                acct_id,
                 user,
                 ip: Some(address),
             },
@@ -1486,7 +1524,9 @@ impl<T: TableSink, N: NeighbourSource> SessionManager<T, N> {
         let (Some(acct), Some(up)) = (&s.acct, s.up_at) else {
             return;
         };
-        let req = acct.interim(self.counters(s.slot), secs(now - up), None);
+        let req = s
+            .acct_session(acct)
+            .interim(self.counters(s.slot), secs(now - up), None);
         if let Some(r) = self.radius.as_mut() {
             self.stats.acct_requests += 1;
             if let Err(e) = r.send_accounting(now, req) {
@@ -1530,7 +1570,9 @@ impl<T: TableSink, N: NeighbourSource> SessionManager<T, N> {
             });
         }
         if let (Some(acct), Some(up)) = (&s.acct, s.up_at) {
-            let stop = acct.stop(counters, secs(now - up), cause, None);
+            let stop = s
+                .acct_session(acct)
+                .stop(counters, secs(now - up), cause, None);
             if let Some(r) = self.radius.as_mut() {
                 self.stats.acct_requests += 1;
                 if let Err(e) = r.send_accounting(now, stop) {
