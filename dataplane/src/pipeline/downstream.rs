@@ -291,9 +291,15 @@ fn rewrite<T: SessionLookup>(
     }
 
     write_template(hdr, sess, lay);
-    patch(hdr, lay, inner.len, inner.v6, cfg.outer_checksum, || {
-        table.next_ns(sess.slot)
-    });
+    patch(
+        hdr,
+        &sess.template,
+        lay,
+        inner.len,
+        inner.v6,
+        cfg.outer_checksum,
+        || table.next_ns(sess.slot),
+    );
     acc.count(sess.slot, Direction::Down, inner.len);
     Ok((start, lay.len + inner.len))
 }
@@ -326,9 +332,13 @@ fn write_template(hdr: &mut [u8], sess: &DownstreamSession, lay: &Layout) {
 }
 
 /// Patches the copied template for an inner packet of `inner_len` bytes.
+/// Template fields are read from `template` (the source of the copy), not
+/// back from `hdr`: a narrow load from the wide stores just made may not
+/// be forwarded, and stalls.
 #[inline(always)]
 fn patch(
     hdr: &mut [u8],
+    template: &[u8],
     lay: &Layout,
     inner_len: usize,
     is_v6: bool,
@@ -340,7 +350,7 @@ fn patch(
     put16(hdr, lay.ip + 2, ip_total);
     match csum {
         OuterChecksum::Incremental => {
-            if let Some(old) = be16(hdr, lay.ip + 10) {
+            if let Some(old) = be16(template, lay.ip + 10) {
                 put16(hdr, lay.ip + 10, checksum::update_u16(old, 0, ip_total));
             }
         }
@@ -353,7 +363,7 @@ fn patch(
         }
     }
     put16(hdr, lay.udp + 4, (lay.len - lay.udp + inner_len) as u16);
-    let flags = be16(hdr, lay.l2tp).unwrap_or(0);
+    let flags = be16(template, lay.l2tp).unwrap_or(0);
     let l = usize::from(flags & L2TP_L != 0);
     if l != 0 {
         put16(hdr, lay.l2tp + 2, (lay.len - lay.l2tp + inner_len) as u16);
