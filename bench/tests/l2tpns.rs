@@ -1,7 +1,8 @@
 //! Proof against a real LNS (needs root, network namespaces, l2tpns and
 //! FreeRADIUS; prints `SKIP: reason` otherwise): ≥ 100 CHAP sessions come
 //! up, 100 pps each way for 2 s with zero loss, a clean teardown, and
-//! tshark finds nothing malformed or suspicious on the access veth.
+//! tshark finds nothing malformed or suspicious on the access veth; then
+//! the same with proxy LCP and proxy authentication AVPs.
 
 mod common;
 
@@ -20,4 +21,24 @@ fn chap_sessions_and_traffic_against_l2tpns() {
     let opts = common::proof_options(Target::L2tpns, tshark.then(|| pcap.clone()));
     let r = run(&opts).expect("bench run");
     common::check_proof(&r, &pcap, tshark);
+
+    // The same with proxy LCP and CHAP proxy authentication in every ICCN
+    // (run after the first: one l2tpns at a time). l2tpns renegotiates LCP
+    // and challenges again; the proxied clients follow, so every session
+    // still comes up and tshark accepts our proxy AVPs.
+    let pcap = dir.path().join("access-proxy.pcap");
+    let mut opts = common::proof_options(Target::L2tpns, tshark.then(|| pcap.clone()));
+    opts.proxy_lcp = true;
+    opts.proxy_auth = true;
+    let r = run(&opts).expect("bench run with proxy AVPs");
+    common::check_proof(&r, &pcap, tshark);
+    if tshark {
+        let proxied = l2tpx_tests::tshark_fields(
+            &pcap,
+            "l2tp.avp.last_sent_lcp_confreq && l2tp.avp.proxy_authen_challenge",
+            &["frame.number"],
+        )
+        .unwrap();
+        assert_eq!(proxied.len(), 120, "ICCNs with proxy LCP and CHAP AVPs");
+    }
 }
