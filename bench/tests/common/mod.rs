@@ -81,3 +81,18 @@ pub fn check_proof(r: &Report, pcap: &Path, tshark: bool) {
     // count above is the authority, the capture only has to show CHAP.
     assert!(!chap.is_empty(), "no CHAP Success in the capture");
 }
+
+/// With `--proxy-lcp --proxy-auth` (CHAP): every ICCN in the capture
+/// carries the proxy LCP and the Proxy Authen Challenge AVPs (compared
+/// with the ICCNs the capture holds: tcpdump may miss a few frames).
+pub fn check_proxy_avps(pcap: &Path) {
+    let fields =
+        |filter: &str| l2tpx_tests::tshark_fields(pcap, filter, &["frame.number"]).unwrap();
+    let iccns = fields("l2tp.avp.message_type == 12");
+    let proxied = fields(
+        "l2tp.avp.message_type == 12 && l2tp.avp.last_sent_lcp_confreq \
+         && l2tp.avp.proxy_authen_challenge",
+    );
+    assert!(!iccns.is_empty(), "no ICCN in the capture");
+    assert_eq!(proxied, iccns, "ICCNs without proxy LCP and CHAP AVPs");
+}
