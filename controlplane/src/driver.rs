@@ -137,8 +137,9 @@ pub const SUMMARY_INTERVAL: Duration = Duration::from_secs(10);
 /// Longest single wait, so a raised stop flag is seen within this.
 pub const MAX_WAIT: Duration = Duration::from_millis(250);
 
-/// Receive/transmit buffer: the engine asks for 4096 bytes; a control
-/// message is at most 65,535 (the Length field), UDP at most 65,507.
+/// Transmit buffer (receiving uses [`RecvBatch`] slots): the engine asks
+/// for 4096 bytes; a control message is at most 65,535 (the Length
+/// field), UDP at most 65,507.
 const BUF_LEN: usize = 65_536;
 /// Receive slots per `recvmmsg(2)` at most.
 const RX_SLOTS: usize = 64;
@@ -243,9 +244,9 @@ pub fn assemble(
         None => TableWriter::create_in_memory(t.capacity, bank_bits, t.workers)
             .map_err(|e| format!("cannot create the in-memory session table: {e}"))?,
     };
-    let (plan, state_path) = match &t.state_path {
-        Some(p) => (Some(load_plan(p, &table)?), Some(p)),
-        None => (None, None),
+    let plan = match &t.state_path {
+        Some(p) => Some((load_plan(p, &table)?, p)),
+        None => None,
     };
     let mut manager = SessionManager::new(
         settings.manager_config(unix_secs()),
@@ -274,8 +275,8 @@ pub fn assemble(
         manager = manager.with_dae(DaeServer::new(cfg));
         dae_socket = Some(s);
     }
-    let journal = match (plan, state_path) {
-        (Some(plan), Some(path)) => {
+    let journal = match plan {
+        Some((plan, path)) => {
             let t = now();
             let r = persist::resume(plan, t, u64::from(unix_secs()), &mut engine, &mut manager);
             info!(
@@ -291,7 +292,7 @@ pub fn assemble(
                 .map_err(|e| format!("cannot write the state journal {}: {e}", path.display()))?;
             Some(j)
         }
-        _ => None,
+        None => None,
     };
     let io = |e: io::Error| format!("socket setup: {e}");
     let mut d = Driver::new(socket, engine, manager, settings).map_err(io)?;
