@@ -192,8 +192,14 @@ pub struct SendBatch {
     buf: Vec<u8>,
     lens: Vec<usize>,
     dsts: Vec<Option<libc::sockaddr_in>>,
+    iov: Vec<libc::iovec>,
+    hdrs: Vec<libc::mmsghdr>,
     n: usize,
 }
+
+// SAFETY: as for RecvBatch: the pointers in `iov` and `hdrs` point only
+// into this struct's own heap buffers and are rewritten before every call.
+unsafe impl Send for SendBatch {}
 
 impl std::fmt::Debug for SendBatch {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -213,6 +219,15 @@ impl SendBatch {
             buf: vec![0; n * slot],
             lens: vec![0; n],
             dsts: vec![None; n],
+            iov: vec![
+                libc::iovec {
+                    iov_base: std::ptr::null_mut(),
+                    iov_len: 0,
+                };
+                n
+            ],
+            // SAFETY: mmsghdr is plain data; all-zero is a valid value.
+            hdrs: vec![unsafe { std::mem::zeroed() }; n],
             n: 0,
         }
     }
@@ -227,8 +242,8 @@ impl SendBatch {
         self.n == 0
     }
 
-    /// Whether the batch is full (then [`SendBatch::slot`] must not be
-    /// called before a flush).
+    /// Whether the batch is full (then [`SendBatch::slot`] is empty until
+    /// a flush).
     pub fn is_full(&self) -> bool {
         self.n == self.lens.len()
     }
@@ -265,32 +280,30 @@ impl SendBatch {
             return Ok(0);
         }
         let base = self.buf.as_mut_ptr();
-        let mut iov: Vec<libc::iovec> = (0..n)
-            .map(|i| libc::iovec {
-                // SAFETY: slot i lies inside `buf` (n <= slots).
-                iov_base: unsafe { base.add(i * self.slot) }.cast(),
-                iov_len: self.lens[i],
-            })
-            .collect();
-        // SAFETY: mmsghdr is plain data; all-zero is a valid value.
-        let mut hdrs: Vec<libc::mmsghdr> = vec![unsafe { std::mem::zeroed() }; n];
-        for (i, h) in hdrs.iter_mut().enumerate() {
-            h.msg_hdr.msg_iov = &mut iov[i];
+        for i in 0..n {
+            // SAFETY: slot i lies inside `buf` (n <= slots).
+            self.iov[i].iov_base = unsafe { base.add(i * self.slot) }.cast();
+            self.iov[i].iov_len = self.lens[i];
+            let h = &mut self.hdrs[i];
+            h.msg_hdr.msg_iov = &mut self.iov[i];
             h.msg_hdr.msg_iovlen = 1;
-            if let Some(d) = self.dsts[i].as_mut() {
-                h.msg_hdr.msg_name = (d as *mut libc::sockaddr_in).cast();
-                h.msg_hdr.msg_namelen = size_of::<libc::sockaddr_in>() as u32;
-            }
+            (h.msg_hdr.msg_name, h.msg_hdr.msg_namelen) = match self.dsts[i].as_mut() {
+                Some(d) => (
+                    (d as *mut libc::sockaddr_in).cast(),
+                    size_of::<libc::sockaddr_in>() as u32,
+                ),
+                None => (std::ptr::null_mut(), 0),
+            };
         }
         let fd = sock.as_fd().as_raw_fd();
         let mut sent = 0;
         while sent < n {
             // SAFETY: headers sent..n point at live buffers owned by
-            // `self`, `iov` and `hdrs`, all alive across the call.
+            // `self`, which is borrowed mutably for the call.
             let rc = unsafe {
                 libc::sendmmsg(
                     fd,
-                    hdrs[sent..].as_mut_ptr(),
+                    self.hdrs[sent..n].as_mut_ptr(),
                     (n - sent) as u32,
                     libc::MSG_DONTWAIT,
                 )
