@@ -62,14 +62,19 @@ fn reopening_keeps_published_sessions() {
     assert_eq!(reader.writer_epoch(), 2);
 }
 
+/// A table at `path` (capacity 131,072, 2 workers, 1 bank bit) holding
+/// one published session, closed again.
+fn table_with_one_session(path: &Path) {
+    let (mut w, _) = open_table(path, &settings(path, 65_536 << 1, 2), 1, "lns.toml").unwrap();
+    w.publish(&session(3, 4, 1, Ipv4Addr::new(198, 18, 64, 1)))
+        .unwrap();
+}
+
 #[test]
 fn a_geometry_mismatch_is_an_error_naming_keys_and_files() {
     let dir = TempDir::new("persist").unwrap();
     let path = dir.path().join("t");
-    let (mut w, _) = open_table(&path, &settings(&path, 65_536 << 1, 2), 1, "lns.toml").unwrap();
-    w.publish(&session(3, 4, 1, Ipv4Addr::new(198, 18, 64, 1)))
-        .unwrap();
-    drop(w);
+    table_with_one_session(&path);
     let e = open_table(&path, &settings(&path, 65_536, 1), 1, "lns.toml").unwrap_err();
     assert!(e.starts_with("lns.toml: "), "{e}");
     assert!(e.contains(&path.display().to_string()), "{e}");
@@ -87,10 +92,7 @@ fn a_geometry_mismatch_is_an_error_naming_keys_and_files() {
 fn recreate_on_mismatch_replaces_the_table() {
     let dir = TempDir::new("persist").unwrap();
     let path = dir.path().join("t");
-    let (mut w, _) = open_table(&path, &settings(&path, 65_536 << 1, 2), 1, "lns.toml").unwrap();
-    w.publish(&session(3, 4, 1, Ipv4Addr::new(198, 18, 64, 1)))
-        .unwrap();
-    drop(w);
+    table_with_one_session(&path);
     let mut t = settings(&path, 65_536, 1);
     t.on_mismatch = OnMismatch::Recreate;
     let (w, how) = open_table(&path, &t, 1, "lns.toml").unwrap();
