@@ -227,12 +227,7 @@ impl TxQueue {
             self.flush(tuns);
         }
         self.tunnel = t;
-        if bytes.len() > SLOT {
-            let _ = tuns[t].sock.send(bytes);
-            return;
-        }
-        self.batch.slot()[..bytes.len()].copy_from_slice(bytes);
-        self.batch.commit(bytes.len(), None);
+        self.batch.push(bytes, None);
     }
 
     fn flush(&mut self, tuns: &[Tun]) {

@@ -10,7 +10,7 @@
 //! RFC 2544 convention): the subscriber's IPv4 packet is `size - 18`
 //! bytes, capped at [`MAX_IP_LEN`] (the PPP MRU the client asks for).
 
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::os::fd::{BorrowedFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -410,7 +410,7 @@ impl TestIo for MmsgIo {
     }
 
     fn commit(&mut self, flow: usize, len: usize, dst: Option<SocketAddrV4>) {
-        self.tx[flow].1.commit(len, dst);
+        self.tx[flow].1.commit(len, dst.map(SocketAddr::V4));
     }
 
     fn flush(&mut self) -> (u64, u64) {

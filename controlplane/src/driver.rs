@@ -30,13 +30,12 @@
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::{self, BufReader, ErrorKind, IoSlice, Read};
+use std::io::{self, BufReader, ErrorKind, Read};
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use rustix::event::{PollFd, PollFlags, Timespec};
-use rustix::net::{MMsgHdr, SendAncillaryBuffer, SendFlags, SocketAddrAny};
 use tracing::{debug, info, warn};
 
 use crate::config::Settings;
@@ -45,7 +44,7 @@ use crate::persist;
 use crate::persist::journal::{self, Journal, Record, TunnelRecord};
 use crate::radius::{DaeConfig, DaeServer, RadiusClient};
 use crate::session::{Command, NeighbourSource, ProcNeighbours, SessionManager, TableSink};
-use l2tpx_netio::RecvBatch;
+use l2tpx_netio::{RecvBatch, SendBatch};
 use l2tpx_table::TableWriter;
 
 /// Logs a failed send (the reliable layer and RADIUS retransmit; a
@@ -71,63 +70,25 @@ fn send(sock: &UdpSocket, bytes: &[u8], to: SocketAddr) {
 /// Datagrams sent per `sendmmsg(2)` at most.
 pub const TX_BATCH: usize = 64;
 
-/// Datagrams for one socket (L2TP or RADIUS), queued in order and sent with one
-/// `sendmmsg(2)` per [`TX_BATCH`] (a control message or PPP frame is one
-/// datagram; per-datagram `sendto` was the largest cost of a setup).
-#[derive(Debug, Default)]
-struct TxBatch {
-    buf: Vec<u8>,
-    /// Destination and the datagram's range in `buf`.
-    msgs: Vec<(SocketAddr, usize, usize)>,
+/// Queues `bytes` for `to` on `out` (one socket's batch), sending the
+/// batch first if it is full. A batch goes out with one `sendmmsg(2)` (a
+/// control message or PPP frame is one datagram; per-datagram `sendto` was
+/// the largest cost of a setup).
+fn queue(out: &mut SendBatch, sock: &UdpSocket, bytes: &[u8], to: SocketAddr) {
+    if out.is_full() {
+        send_all(out, sock);
+    }
+    out.push(bytes, Some(to));
 }
 
-impl TxBatch {
-    /// Queues `bytes` for `to`, sending the batch first if it is full.
-    fn push(&mut self, sock: &UdpSocket, bytes: &[u8], to: SocketAddr) {
-        if self.msgs.len() >= TX_BATCH {
-            self.send(sock);
+/// Sends everything queued on `out`, in order; a datagram the kernel
+/// refuses is logged and skipped, as with `send_to`.
+fn send_all(out: &mut SendBatch, sock: &UdpSocket) {
+    out.flush_each(sock, |to, e| {
+        if let Some(to) = to {
+            send_failed(to, &e);
         }
-        let at = self.buf.len();
-        self.buf.extend_from_slice(bytes);
-        self.msgs.push((to, at, bytes.len()));
-    }
-
-    /// Sends everything queued, in order; a datagram the kernel refuses is
-    /// logged and skipped, as with `send_to`.
-    fn send(&mut self, sock: &UdpSocket) {
-        let mut next = 0;
-        while next < self.msgs.len() {
-            let rest = &self.msgs[next..];
-            let addrs: Vec<SocketAddrAny> = rest.iter().map(|m| m.0.into()).collect();
-            let iovs: Vec<[IoSlice<'_>; 1]> = rest
-                .iter()
-                .map(|&(_, at, len)| [IoSlice::new(&self.buf[at..at + len])])
-                .collect();
-            let mut ctrl: Vec<SendAncillaryBuffer<'_, '_, '_>> = rest
-                .iter()
-                .map(|_| SendAncillaryBuffer::default())
-                .collect();
-            let mut hdrs: Vec<MMsgHdr<'_>> = addrs
-                .iter()
-                .zip(&iovs)
-                .zip(ctrl.iter_mut())
-                .map(|((a, iov), c)| MMsgHdr::new_with_addr(a, iov, c))
-                .collect();
-            match rustix::net::sendmmsg(sock, &mut hdrs, SendFlags::empty()) {
-                Ok(n) if n > 0 => next += n,
-                Ok(_) => {
-                    send_failed(rest[0].0, &io::Error::from(ErrorKind::WriteZero));
-                    next += 1;
-                }
-                Err(e) => {
-                    send_failed(rest[0].0, &e.into());
-                    next += 1;
-                }
-            }
-        }
-        self.buf.clear();
-        self.msgs.clear();
-    }
+    });
 }
 
 /// How often the driver logs a summary at info (only when sessions came
@@ -339,8 +300,8 @@ pub struct Driver<T: TableSink, N: NeighbourSource> {
     /// Datagrams dropped for being longer than [`RX_SLOT`].
     truncated: u64,
     tx: Vec<u8>,
-    out: TxBatch,
-    radius_out: TxBatch,
+    out: SendBatch,
+    radius_out: SendBatch,
     /// Tunnels the peer closed, lingering only to re-acknowledge its
     /// StopCCN, with when the engine drops them.
     peer_closed: HashMap<u16, Instant>,
@@ -389,8 +350,8 @@ impl<T: TableSink, N: NeighbourSource> Driver<T, N> {
             rx: Some(RecvBatch::new(settings.batch.clamp(1, RX_SLOTS), RX_SLOT)),
             truncated: 0,
             tx: vec![0; BUF_LEN],
-            out: TxBatch::default(),
-            radius_out: TxBatch::default(),
+            out: SendBatch::new(TX_BATCH, 0),
+            radius_out: SendBatch::new(TX_BATCH, 0),
             peer_closed: HashMap::new(),
             journal: None,
             summary: Summary::default(),
@@ -661,7 +622,7 @@ impl<T: TableSink, N: NeighbourSource> Driver<T, N> {
                 progress = true;
             }
             while let Some((peer, msg)) = self.manager.poll_transmit() {
-                self.out.push(&self.socket, &msg, peer);
+                queue(&mut self.out, &self.socket, &msg, peer);
             }
             while let Some(Command::CloseSession {
                 key,
@@ -676,11 +637,11 @@ impl<T: TableSink, N: NeighbourSource> Driver<T, N> {
                 progress = true;
             }
             while let Some((peer, len)) = self.engine.poll_transmit(t, &mut self.tx) {
-                self.out.push(&self.socket, &self.tx[..len], peer);
+                queue(&mut self.out, &self.socket, &self.tx[..len], peer);
             }
             while let Some((to, msg)) = self.manager.poll_radius_transmit() {
                 if let Some(s) = &self.radius_socket {
-                    self.radius_out.push(s, &msg, to);
+                    queue(&mut self.radius_out, s, &msg, to);
                 }
             }
             while let Some((to, msg)) = self.manager.poll_dae_transmit() {
@@ -690,9 +651,9 @@ impl<T: TableSink, N: NeighbourSource> Driver<T, N> {
             }
             while self.manager.poll_event().is_some() {}
             if !progress {
-                self.out.send(&self.socket);
+                send_all(&mut self.out, &self.socket);
                 if let Some(s) = &self.radius_socket {
-                    self.radius_out.send(s);
+                    send_all(&mut self.radius_out, s);
                 }
                 return Ok(());
             }
@@ -826,7 +787,7 @@ mod tests {
     /// refuses (an IPv6 destination on an IPv4 socket) is skipped and the
     /// rest still go out.
     #[test]
-    fn tx_batch_keeps_order_and_skips_refused_datagrams() {
+    fn queue_keeps_order_and_skips_refused_datagrams() {
         let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
         let rx: Vec<UdpSocket> = (0..2)
             .map(|_| UdpSocket::bind("127.0.0.1:0").unwrap())
@@ -835,17 +796,17 @@ mod tests {
             r.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
         }
         let bad: SocketAddr = "[2001:db8::1]:1701".parse().unwrap();
-        let mut b = TxBatch::default();
+        let mut b = SendBatch::new(TX_BATCH, 0);
         let n = 2 * TX_BATCH + 3;
         for i in 0..n {
             if i == 5 {
-                b.push(&tx, b"refused", bad);
+                queue(&mut b, &tx, b"refused", bad);
             }
             let to = rx[i % 2].local_addr().unwrap();
-            b.push(&tx, &(i as u32).to_be_bytes(), to);
+            queue(&mut b, &tx, &(i as u32).to_be_bytes(), to);
         }
-        b.send(&tx);
-        assert!(b.msgs.is_empty() && b.buf.is_empty());
+        send_all(&mut b, &tx);
+        assert!(b.is_empty());
         let mut buf = [0u8; 16];
         for (k, r) in rx.iter().enumerate() {
             for i in (k..n).step_by(2) {

@@ -174,27 +174,85 @@ impl Default for RecvBatch {
     }
 }
 
-fn sockaddr_in(a: SocketAddrV4) -> libc::sockaddr_in {
-    libc::sockaddr_in {
-        sin_family: libc::AF_INET as libc::sa_family_t,
-        sin_port: a.port().to_be(),
-        sin_addr: libc::in_addr {
-            s_addr: u32::from(*a.ip()).to_be(),
-        },
-        sin_zero: [0; 8],
+/// Where one queued datagram goes.
+#[derive(Clone, Copy)]
+enum Dst {
+    /// The connected socket's peer.
+    Connected,
+    V4(libc::sockaddr_in),
+    V6(libc::sockaddr_in6),
+}
+
+impl Dst {
+    fn new(a: Option<SocketAddr>) -> Self {
+        match a {
+            None => Dst::Connected,
+            Some(SocketAddr::V4(a)) => Dst::V4(libc::sockaddr_in {
+                sin_family: libc::AF_INET as libc::sa_family_t,
+                sin_port: a.port().to_be(),
+                sin_addr: libc::in_addr {
+                    s_addr: u32::from(*a.ip()).to_be(),
+                },
+                sin_zero: [0; 8],
+            }),
+            Some(SocketAddr::V6(a)) => Dst::V6(libc::sockaddr_in6 {
+                sin6_family: libc::AF_INET6 as libc::sa_family_t,
+                sin6_port: a.port().to_be(),
+                sin6_flowinfo: a.flowinfo().to_be(),
+                sin6_addr: libc::in6_addr {
+                    s6_addr: a.ip().octets(),
+                },
+                sin6_scope_id: a.scope_id(),
+            }),
+        }
+    }
+
+    fn addr(&self) -> Option<SocketAddr> {
+        match self {
+            Dst::Connected => None,
+            Dst::V4(s) => Some(SocketAddr::V4(SocketAddrV4::new(
+                Ipv4Addr::from(u32::from_be(s.sin_addr.s_addr)),
+                u16::from_be(s.sin_port),
+            ))),
+            Dst::V6(s) => Some(SocketAddr::V6(SocketAddrV6::new(
+                Ipv6Addr::from(s.sin6_addr.s6_addr),
+                u16::from_be(s.sin6_port),
+                u32::from_be(s.sin6_flowinfo),
+                s.sin6_scope_id,
+            ))),
+        }
+    }
+
+    /// `msg_name` and `msg_namelen` for this destination.
+    fn name(&mut self) -> (*mut libc::c_void, u32) {
+        match self {
+            Dst::Connected => (std::ptr::null_mut(), 0),
+            Dst::V4(s) => (
+                (s as *mut libc::sockaddr_in).cast(),
+                size_of::<libc::sockaddr_in>() as u32,
+            ),
+            Dst::V6(s) => (
+                (s as *mut libc::sockaddr_in6).cast(),
+                size_of::<libc::sockaddr_in6>() as u32,
+            ),
+        }
     }
 }
 
-/// A batch of datagrams for `sendmmsg`, to IPv4 destinations or to a
-/// connected socket's peer.
+/// A batch of datagrams for `sendmmsg`, to IPv4 or IPv6 destinations or
+/// to a connected socket's peer. The datagrams lie back to back in one
+/// buffer, filled in place ([`SendBatch::slot`], [`SendBatch::commit`]) or
+/// copied in ([`SendBatch::push`]); nothing is allocated per datagram or
+/// per flush once the buffer has grown to the batch's size.
 pub struct SendBatch {
     slot: usize,
     buf: Vec<u8>,
-    lens: Vec<usize>,
-    dsts: Vec<Option<libc::sockaddr_in>>,
+    used: usize,
+    /// Start and length in `buf` of each queued datagram.
+    spans: Vec<(usize, usize)>,
+    dsts: Vec<Dst>,
     iov: Vec<libc::iovec>,
     hdrs: Vec<libc::mmsghdr>,
-    n: usize,
 }
 
 // SAFETY: as for RecvBatch: the pointers in `iov` and `hdrs` point only
@@ -204,21 +262,23 @@ unsafe impl Send for SendBatch {}
 impl std::fmt::Debug for SendBatch {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SendBatch")
-            .field("slots", &self.lens.len())
+            .field("slots", &self.iov.len())
             .field("slot", &self.slot)
-            .field("n", &self.n)
+            .field("n", &self.spans.len())
+            .field("bytes", &self.used)
             .finish()
     }
 }
 
 impl SendBatch {
-    /// Room for `n` datagrams of up to `slot` bytes.
+    /// Room for `n` datagrams; [`SendBatch::slot`] offers `slot` bytes.
     pub fn new(n: usize, slot: usize) -> Self {
         SendBatch {
             slot,
             buf: vec![0; n * slot],
-            lens: vec![0; n],
-            dsts: vec![None; n],
+            used: 0,
+            spans: Vec::with_capacity(n),
+            dsts: Vec::with_capacity(n),
             iov: vec![
                 libc::iovec {
                     iov_base: std::ptr::null_mut(),
@@ -228,45 +288,113 @@ impl SendBatch {
             ],
             // SAFETY: mmsghdr is plain data; all-zero is a valid value.
             hdrs: vec![unsafe { std::mem::zeroed() }; n],
-            n: 0,
         }
     }
 
     /// Datagrams queued.
     pub fn len(&self) -> usize {
-        self.n
+        self.spans.len()
     }
 
     /// Whether none is queued.
     pub fn is_empty(&self) -> bool {
-        self.n == 0
+        self.spans.is_empty()
     }
 
-    /// Whether the batch is full (then [`SendBatch::slot`] is empty until
-    /// a flush).
+    /// Whether the batch is full (then [`SendBatch::slot`] is empty and
+    /// [`SendBatch::push`] refuses until a flush).
     pub fn is_full(&self) -> bool {
-        self.n == self.lens.len()
+        self.spans.len() == self.iov.len()
+    }
+
+    /// Makes `buf` hold at least `len` bytes after what is queued.
+    fn room(&mut self, len: usize) -> &mut [u8] {
+        let end = self.used + len;
+        if self.buf.len() < end {
+            self.buf.resize(end, 0);
+        }
+        &mut self.buf[self.used..end]
     }
 
     /// The next slot to fill (call [`SendBatch::commit`] after); empty
     /// when the batch is full.
     pub fn slot(&mut self) -> &mut [u8] {
-        let i = self.n;
-        self.buf
-            .get_mut(i * self.slot..(i + 1) * self.slot)
-            .unwrap_or_default()
+        if self.is_full() {
+            return &mut [];
+        }
+        self.room(self.slot)
     }
 
     /// Queues the slot filled through [`SendBatch::slot`]: `len` bytes
     /// (at most a slot), to `dst` (or the connected peer). Ignored when the
     /// batch is full.
-    pub fn commit(&mut self, len: usize, dst: Option<SocketAddrV4>) {
+    pub fn commit(&mut self, len: usize, dst: Option<SocketAddr>) {
         if self.is_full() {
             return;
         }
-        self.lens[self.n] = len.min(self.slot);
-        self.dsts[self.n] = dst.map(sockaddr_in);
-        self.n += 1;
+        let len = len.min(self.slot);
+        self.room(len);
+        self.queue(len, dst);
+    }
+
+    /// Copies `bytes` (any length) into the batch for `dst` (or the
+    /// connected peer); `false`, queueing nothing, when the batch is full.
+    pub fn push(&mut self, bytes: &[u8], dst: Option<SocketAddr>) -> bool {
+        if self.is_full() {
+            return false;
+        }
+        self.room(bytes.len()).copy_from_slice(bytes);
+        self.queue(bytes.len(), dst);
+        true
+    }
+
+    fn queue(&mut self, len: usize, dst: Option<SocketAddr>) {
+        self.spans.push((self.used, len));
+        self.dsts.push(Dst::new(dst));
+        self.used += len;
+    }
+
+    /// Points the message headers at the queued datagrams.
+    fn prepare(&mut self) {
+        let base = self.buf.as_mut_ptr();
+        for (i, &(at, len)) in self.spans.iter().enumerate() {
+            // SAFETY: the span lies inside `buf` (`queue` recorded it after
+            // `room` grew `buf` to cover it).
+            self.iov[i].iov_base = unsafe { base.add(at) }.cast();
+            self.iov[i].iov_len = len;
+            let h = &mut self.hdrs[i];
+            h.msg_hdr.msg_iov = &mut self.iov[i];
+            h.msg_hdr.msg_iovlen = 1;
+            (h.msg_hdr.msg_name, h.msg_hdr.msg_namelen) = self.dsts[i].name();
+            h.msg_hdr.msg_control = std::ptr::null_mut();
+            h.msg_hdr.msg_controllen = 0;
+        }
+    }
+
+    /// One `sendmmsg` of headers `from..`: how many the kernel took.
+    fn send_from(&mut self, fd: i32, from: usize) -> io::Result<usize> {
+        let n = self.spans.len();
+        // SAFETY: headers from..n point at live buffers owned by `self`,
+        // which is borrowed mutably for the call.
+        let rc = unsafe {
+            libc::sendmmsg(
+                fd,
+                self.hdrs[from..n].as_mut_ptr(),
+                (n - from) as u32,
+                libc::MSG_DONTWAIT,
+            )
+        };
+        if rc < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(rc as usize)
+        }
+    }
+
+    fn clear(&mut self) {
+        self.used = 0;
+        self.spans.clear();
+        self.dsts.clear();
     }
 
     /// Sends what is queued; returns how many the kernel took. What it did
@@ -274,51 +402,57 @@ impl SendBatch {
     /// the first) is dropped: the caller counts only what was sent. The
     /// batch is empty afterwards.
     pub fn flush(&mut self, sock: impl AsFd) -> io::Result<usize> {
-        let n = self.n;
-        self.n = 0;
-        if n == 0 {
-            return Ok(0);
-        }
-        let base = self.buf.as_mut_ptr();
-        for i in 0..n {
-            // SAFETY: slot i lies inside `buf` (n <= slots).
-            self.iov[i].iov_base = unsafe { base.add(i * self.slot) }.cast();
-            self.iov[i].iov_len = self.lens[i];
-            let h = &mut self.hdrs[i];
-            h.msg_hdr.msg_iov = &mut self.iov[i];
-            h.msg_hdr.msg_iovlen = 1;
-            (h.msg_hdr.msg_name, h.msg_hdr.msg_namelen) = match self.dsts[i].as_mut() {
-                Some(d) => (
-                    (d as *mut libc::sockaddr_in).cast(),
-                    size_of::<libc::sockaddr_in>() as u32,
-                ),
-                None => (std::ptr::null_mut(), 0),
-            };
-        }
+        let n = self.spans.len();
+        self.prepare();
         let fd = sock.as_fd().as_raw_fd();
         let mut sent = 0;
-        while sent < n {
-            // SAFETY: headers sent..n point at live buffers owned by
-            // `self`, which is borrowed mutably for the call.
-            let rc = unsafe {
-                libc::sendmmsg(
-                    fd,
-                    self.hdrs[sent..n].as_mut_ptr(),
-                    (n - sent) as u32,
-                    libc::MSG_DONTWAIT,
-                )
-            };
-            if rc < 0 {
-                let e = io::Error::last_os_error();
-                return match e.kind() {
-                    io::ErrorKind::WouldBlock => Ok(sent),
-                    _ if sent > 0 => Ok(sent),
-                    _ => Err(e),
-                };
+        let r = loop {
+            if sent == n {
+                break Ok(sent);
             }
-            sent += rc as usize;
+            match self.send_from(fd, sent) {
+                Ok(0) => break Ok(sent),
+                Ok(k) => sent += k,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock || sent > 0 => break Ok(sent),
+                Err(e) => break Err(e),
+            }
+        };
+        self.clear();
+        r
+    }
+
+    /// Sends everything queued, in order. A datagram the kernel refuses is
+    /// handed to `refused` with its destination and the error, and the
+    /// rest still go out (as a `send_to` per datagram would). Returns how
+    /// many were sent; the batch is empty afterwards.
+    pub fn flush_each(
+        &mut self,
+        sock: impl AsFd,
+        mut refused: impl FnMut(Option<SocketAddr>, io::Error),
+    ) -> usize {
+        let n = self.spans.len();
+        self.prepare();
+        let fd = sock.as_fd().as_raw_fd();
+        let (mut next, mut sent) = (0, 0);
+        while next < n {
+            match self.send_from(fd, next) {
+                Ok(k) if k > 0 => {
+                    next += k;
+                    sent += k;
+                }
+                // sendmmsg reports an error only for the first datagram.
+                Ok(_) => {
+                    refused(self.dsts[next].addr(), io::ErrorKind::WriteZero.into());
+                    next += 1;
+                }
+                Err(e) => {
+                    refused(self.dsts[next].addr(), e);
+                    next += 1;
+                }
+            }
         }
-        Ok(sent)
+        self.clear();
+        sent
     }
 }
 
@@ -406,9 +540,7 @@ mod tests {
     fn send_batch_round_trip_and_bounds() {
         let a = UdpSocket::bind("127.0.0.1:0").unwrap();
         let b = UdpSocket::bind("127.0.0.1:0").unwrap();
-        let SocketAddr::V4(dst) = b.local_addr().unwrap() else {
-            unreachable!()
-        };
+        let dst = b.local_addr().unwrap();
         let mut tx = SendBatch::new(4, 8);
         assert!(tx.is_empty());
         for i in 0..6u8 {
@@ -420,6 +552,7 @@ mod tests {
             tx.commit(3, Some(dst));
         }
         assert!(tx.is_full());
+        assert!(!tx.push(b"no room", Some(dst)));
         assert_eq!(tx.len(), 4);
         assert_eq!(tx.flush(&a).unwrap(), 4);
         assert!(tx.is_empty());
@@ -428,6 +561,101 @@ mod tests {
         let got = drain(&mut rx, &b, 4);
         let bodies: Vec<Vec<u8>> = got.into_iter().map(|g| g.0).collect();
         assert_eq!(bodies, (0..4u8).map(|i| vec![i; 3]).collect::<Vec<_>>());
+    }
+
+    /// `push` takes datagrams of any length, longer than a slot included,
+    /// and slots and pushes mix in order.
+    #[test]
+    fn pushed_datagrams_of_any_length_keep_their_order() {
+        let a = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let b = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let dst = b.local_addr().unwrap();
+        let mut tx = SendBatch::new(8, 4);
+        let lens = [1usize, 300, 0, 4, 2000, 7];
+        for (i, &len) in lens.iter().enumerate() {
+            if i == 3 {
+                tx.slot().copy_from_slice(&[i as u8; 4]);
+                tx.commit(4, Some(dst));
+            } else {
+                assert!(tx.push(&vec![i as u8; len], Some(dst)));
+            }
+        }
+        assert_eq!(tx.flush(&a).unwrap(), lens.len());
+        let mut rx = RecvBatch::new(8, 4096);
+        let got = drain(&mut rx, &b, lens.len());
+        let bodies: Vec<Vec<u8>> = got.into_iter().map(|g| g.0).collect();
+        let want: Vec<Vec<u8>> = lens
+            .iter()
+            .enumerate()
+            .map(|(i, &len)| vec![i as u8; len])
+            .collect();
+        assert_eq!(bodies, want);
+    }
+
+    /// A datagram the kernel refuses (an IPv6 destination on an IPv4
+    /// socket) is reported and skipped by `flush_each`; the rest go out
+    /// in order. `flush` stops at it instead.
+    #[test]
+    fn flush_each_skips_a_refused_datagram_and_flush_stops_at_it() {
+        let a = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let b = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let dst = b.local_addr().unwrap();
+        let bad: SocketAddr = "[2001:db8::1]:1701".parse().unwrap();
+        let mut tx = SendBatch::new(8, 16);
+        for i in 0..6u8 {
+            if i == 2 || i == 4 {
+                tx.push(b"refused", Some(bad));
+            }
+            tx.push(&[i], Some(dst));
+        }
+        let mut seen = Vec::new();
+        let sent = tx.flush_each(&a, |to, e| seen.push((to, e.kind())));
+        assert_eq!(sent, 6);
+        assert_eq!(seen.len(), 2);
+        assert!(seen.iter().all(|(to, _)| *to == Some(bad)));
+        assert!(tx.is_empty());
+        let mut rx = RecvBatch::new(8, 16);
+        let got = drain(&mut rx, &b, 6);
+        let bodies: Vec<Vec<u8>> = got.into_iter().map(|g| g.0).collect();
+        assert_eq!(bodies, (0..6u8).map(|i| vec![i]).collect::<Vec<_>>());
+
+        tx.push(b"a", Some(dst));
+        tx.push(b"refused", Some(bad));
+        tx.push(b"b", Some(dst));
+        assert_eq!(tx.flush(&a).unwrap(), 1);
+        assert!(tx.is_empty());
+        tx.push(b"refused", Some(bad));
+        assert!(tx.flush(&a).is_err());
+        assert_eq!(drain(&mut rx, &b, 1)[0].0, b"a".to_vec());
+    }
+
+    #[test]
+    fn send_batch_to_ipv6_destinations() {
+        let Ok(a) = UdpSocket::bind("[::1]:0") else {
+            eprintln!("skipped: no IPv6 loopback");
+            return;
+        };
+        let b = UdpSocket::bind("[::1]:0").unwrap();
+        let mut tx = SendBatch::new(2, 16);
+        tx.push(b"six", Some(b.local_addr().unwrap()));
+        assert_eq!(tx.flush(&a).unwrap(), 1);
+        let mut rx = RecvBatch::new(2, 16);
+        let got = drain(&mut rx, &b, 1);
+        assert_eq!(got[0].0, b"six".to_vec());
+        assert_eq!(got[0].1, a.local_addr().unwrap());
+    }
+
+    /// A connected socket's batch names no destination.
+    #[test]
+    fn send_batch_to_the_connected_peer() {
+        let a = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let b = UdpSocket::bind("127.0.0.1:0").unwrap();
+        a.connect(b.local_addr().unwrap()).unwrap();
+        let mut tx = SendBatch::new(2, 16);
+        tx.push(b"c", None);
+        assert_eq!(tx.flush(&a).unwrap(), 1);
+        let mut rx = RecvBatch::new(2, 16);
+        assert_eq!(drain(&mut rx, &b, 1)[0].0, b"c".to_vec());
     }
 
     #[test]
