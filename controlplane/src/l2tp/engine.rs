@@ -60,9 +60,7 @@ use l2tpx_wire::l2tp::{AvpValue, Bearer, ControlMessageRepr, Framing, MessageTyp
 use super::avps::{challenge_response, Avps};
 use super::config::Config;
 use super::conn::{one_shot, Conn, Msg, Scheduler};
-use super::events::{
-    CallDirection, DisconnectCause, Event, Initiator, ProxyAvps, SessionInfo, SessionKey,
-};
+use super::events::{CallDirection, DisconnectCause, Event, Initiator, SessionInfo, SessionKey};
 use super::ids::{IdAllocator, IdMap, RandomSource};
 use super::reliable::{Reliable, ReliableConfig};
 
@@ -609,27 +607,21 @@ impl Engine {
             bearer & Bearer::ANALOG
         };
         let t = self.tunnels.get_mut(&tunnel_id).expect("checked");
+        let key = SessionKey {
+            tunnel_id,
+            session_id: sid,
+        };
         let info = SessionInfo {
-            key: SessionKey {
-                tunnel_id,
-                session_id: sid,
-            },
-            peer_tunnel_id: t.conn.peer_tid,
-            peer_session_id: 0,
-            peer: t.conn.peer,
-            direction: CallDirection::Outgoing,
-            call_serial: serial,
-            sequencing_required: false,
-            proxy: ProxyAvps::default(),
-            calling_number: None,
             called_number: Some(called_number.to_vec()),
-            sub_address: None,
-            tx_connect_speed: None,
-            rx_connect_speed: None,
-            physical_channel_id: None,
-            framing_type: None,
             bearer_type: Some(bearer_type),
-            private_group_id: None,
+            ..SessionInfo::new(
+                key,
+                t.conn.peer_tid,
+                0,
+                t.conn.peer,
+                CallDirection::Outgoing,
+                serial,
+            )
         };
         t.sessions.insert(
             sid,
@@ -1219,27 +1211,24 @@ impl Engine {
             return self.send_cdn(tid, peer_sid, 0, CDN_NO_FACILITIES, None, "no resources");
         };
         let t = self.tunnels.get_mut(&tid).expect("checked");
+        let key = SessionKey {
+            tunnel_id: tid,
+            session_id: sid,
+        };
         let info = SessionInfo {
-            key: SessionKey {
-                tunnel_id: tid,
-                session_id: sid,
-            },
-            peer_tunnel_id: t.conn.peer_tid,
-            peer_session_id: peer_sid,
-            peer: t.conn.peer,
-            direction: CallDirection::Incoming,
-            call_serial: a.call_serial.unwrap_or(0),
-            sequencing_required: false,
-            proxy: ProxyAvps::default(),
             calling_number: a.calling_number,
             called_number: a.called_number,
             sub_address: a.sub_address,
-            tx_connect_speed: None,
-            rx_connect_speed: None,
             physical_channel_id: a.physical_channel,
-            framing_type: None,
             bearer_type: a.bearer_type,
-            private_group_id: None,
+            ..SessionInfo::new(
+                key,
+                t.conn.peer_tid,
+                peer_sid,
+                t.conn.peer,
+                CallDirection::Incoming,
+                a.call_serial.unwrap_or(0),
+            )
         };
         t.sessions.insert(
             sid,

@@ -152,6 +152,39 @@ pub struct SessionInfo {
     pub private_group_id: Option<Vec<u8>>,
 }
 
+impl SessionInfo {
+    /// A session's identity, with no sequencing, no proxy AVPs and none
+    /// of the optional call details; callers fill in what they learnt.
+    pub fn new(
+        key: SessionKey,
+        peer_tunnel_id: u16,
+        peer_session_id: u16,
+        peer: SocketAddr,
+        direction: CallDirection,
+        call_serial: u32,
+    ) -> Self {
+        SessionInfo {
+            key,
+            peer_tunnel_id,
+            peer_session_id,
+            peer,
+            direction,
+            call_serial,
+            sequencing_required: false,
+            proxy: ProxyAvps::default(),
+            calling_number: None,
+            called_number: None,
+            sub_address: None,
+            tx_connect_speed: None,
+            rx_connect_speed: None,
+            physical_channel_id: None,
+            framing_type: None,
+            bearer_type: None,
+            private_group_id: None,
+        }
+    }
+}
+
 /// Engine output, drained with `poll_event`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {

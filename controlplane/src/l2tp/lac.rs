@@ -785,27 +785,23 @@ fn push_proxy<'a>(avps: &mut Vec<AvpValue<'a>>, p: &'a ProxyAvps) {
 }
 
 fn call_info(conn: &Conn, tid: u16, sid: u16, c: &Call) -> SessionInfo {
+    let key = SessionKey {
+        tunnel_id: tid,
+        session_id: sid,
+    };
     SessionInfo {
-        key: SessionKey {
-            tunnel_id: tid,
-            session_id: sid,
-        },
-        peer_tunnel_id: conn.peer_tid,
-        peer_session_id: c.peer_sid,
-        peer: conn.peer,
-        direction: c.direction,
-        call_serial: c.serial,
         sequencing_required: c.params.sequencing_required,
         proxy: c.params.proxy.clone(),
         calling_number: c.params.calling_number.clone(),
         called_number: c.params.called_number.clone(),
-        sub_address: None,
-        tx_connect_speed: None,
-        rx_connect_speed: None,
-        physical_channel_id: None,
-        framing_type: None,
-        bearer_type: None,
-        private_group_id: None,
+        ..SessionInfo::new(
+            key,
+            conn.peer_tid,
+            c.peer_sid,
+            conn.peer,
+            c.direction,
+            c.serial,
+        )
     }
 }
 

@@ -1417,23 +1417,17 @@ impl<T: TableSink, N: NeighbourSource> SessionManager<T, N> {
             },
         );
         let info = SessionInfo {
-            key,
-            peer_tunnel_id,
-            peer_session_id: r.peer_session_id,
-            peer,
-            direction: CallDirection::Incoming,
-            call_serial: r.call_serial,
             sequencing_required: r.sequencing,
-            proxy: Default::default(),
             calling_number: r.calling.clone(),
             called_number: r.called.clone(),
-            sub_address: None,
-            tx_connect_speed: None,
-            rx_connect_speed: None,
-            physical_channel_id: None,
-            framing_type: None,
-            bearer_type: None,
-            private_group_id: None,
+            ..SessionInfo::new(
+                key,
+                peer_tunnel_id,
+                r.peer_session_id,
+                peer,
+                CallDirection::Incoming,
+                r.call_serial,
+            )
         };
         let authz = Authz {
             session_timeout: r.session_timeout,
