@@ -1171,7 +1171,7 @@ mod tests {
         assert_eq!(s.table.workers, 2);
         assert_eq!(s.table.capacity, 65_536 << 4);
         assert_eq!(s.ppp.lcp.auth, vec![AuthMethod::ChapMd5, AuthMethod::Pap]);
-        assert_eq!(s.ppp.ipcp.dns[1], Some(Ipv4Addr::new(192, 0, 2, 54)));
+        assert_eq!(s.ppp.ipcp.dns[1], Some(Ipv4Addr::new(198, 18, 251, 54)));
         assert!(s.dae.is_none());
         let m = |t: &str| parse(t, "lns.toml").unwrap_err().to_string();
         let aaa = test_aaa();

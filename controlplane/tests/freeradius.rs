@@ -113,8 +113,8 @@ fn start() -> FreeRadius {
 
 fn tunnel() -> TunnelInfo {
     TunnelInfo {
-        client_endpoint: Ipv4Addr::new(192, 0, 2, 1).into(),
-        server_endpoint: Ipv4Addr::new(192, 0, 2, 2).into(),
+        client_endpoint: Ipv4Addr::new(198, 18, 251, 1).into(),
+        server_endpoint: Ipv4Addr::new(198, 18, 251, 2).into(),
         assignment_id: Some("17".into()),
         client_auth_id: Some("lac-one".into()),
         server_auth_id: Some("l2tpx".into()),

@@ -5,10 +5,10 @@
 //! core_if = "eth2"              # the Internet-facing interface
 //! queues = 2                    # one worker per RX queue (0..queues)
 //! table = "/dev/shm/l2tpx.table"
-//! core_gateway = "192.0.2.1"    # the core next hop (its MAC is resolved)
+//! core_gateway = "198.18.251.1"    # the core next hop (its MAC is resolved)
 //! backend = "auto"              # "auto" | "afxdp" | "afpacket"
 //! umem_frames = 8192            # per worker, 4096 bytes each
-//! icmp_source = "192.0.2.2"     # ICMP errors' source (default: core_if's)
+//! icmp_source = "198.18.251.2"     # ICMP errors' source (default: core_if's)
 //! icmp_rate = 1000              # ICMP errors per second per worker
 //! ```
 

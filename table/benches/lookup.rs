@@ -58,7 +58,7 @@ fn table(n: u32) -> Table {
             our_session_id: sid,
             peer_tunnel_id: 1,
             peer_session_id: sid,
-            peer_addr: Ipv4Addr::new(192, 0, 2, 1),
+            peer_addr: Ipv4Addr::new(198, 18, 251, 1),
             peer_port: 1701,
             subscriber_v4: Some(addr(slot)),
             subscriber_v6_prefix: Some(dst6(slot)[..8].try_into().unwrap()),

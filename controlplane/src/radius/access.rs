@@ -321,8 +321,8 @@ mod test {
         req.calling_station_id = Some("0123".into());
         req.called_station_id = Some("4567".into());
         req.tunnel = Some(TunnelInfo {
-            client_endpoint: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)),
-            server_endpoint: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 2)),
+            client_endpoint: IpAddr::V4(Ipv4Addr::new(198, 18, 251, 1)),
+            server_endpoint: IpAddr::V4(Ipv4Addr::new(198, 18, 251, 2)),
             assignment_id: Some("42".into()),
             client_auth_id: Some("lac1".into()),
             server_auth_id: None,
@@ -375,11 +375,11 @@ mod test {
         );
         assert_eq!(
             find(&attrs, AttrType::TunnelClientEndpoint),
-            Some(&b"\x01192.0.2.1"[..])
+            Some(&b"\x01198.18.251.1"[..])
         );
         assert_eq!(
             find(&attrs, AttrType::TunnelServerEndpoint),
-            Some(&b"\x01192.0.2.2"[..])
+            Some(&b"\x01198.18.251.2"[..])
         );
         assert_eq!(
             find(&attrs, AttrType::TunnelAssignmentId),

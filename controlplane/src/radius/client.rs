@@ -721,7 +721,7 @@ mod test {
     }
 
     fn ip(last: u8) -> IpAddr {
-        IpAddr::V4(Ipv4Addr::new(192, 0, 2, last))
+        IpAddr::V4(Ipv4Addr::new(198, 18, 251, last))
     }
 
     fn client(servers: &[(u8, &[u8], u32)]) -> RadiusClient {

@@ -23,11 +23,11 @@ const LAC_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0xac];
 const OUR_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0x15];
 
 fn lac_addr() -> SocketAddr {
-    "192.0.2.10:1701".parse().unwrap()
+    "198.18.251.10:1701".parse().unwrap()
 }
 
 fn lns_addr() -> SocketAddr {
-    "192.0.2.1:1701".parse().unwrap()
+    "198.18.251.1:1701".parse().unwrap()
 }
 
 fn ppp_config(auth: &[AuthMethod]) -> PppConfig {
@@ -38,7 +38,7 @@ fn ppp_config(auth: &[AuthMethod]) -> PppConfig {
         },
         ipcp: IpcpConfig {
             local_address: GATEWAY,
-            dns: [Some(Ipv4Addr::new(192, 0, 2, 53)), None],
+            dns: [Some(Ipv4Addr::new(198, 18, 251, 53)), None],
             nbns: [None, None],
         },
         ..PppConfig::default()
@@ -47,7 +47,7 @@ fn ppp_config(auth: &[AuthMethod]) -> PppConfig {
 
 fn manager_config(ppp: PppConfig) -> ManagerConfig {
     let users = LocalUsers::parse(
-        "user pass\nstatic pw 198.18.200.7 192.0.2.99\npooluser poolpass\n",
+        "user pass\nstatic pw 198.18.200.7 198.18.251.99\npooluser poolpass\n",
         "users",
     )
     .unwrap();
@@ -68,7 +68,7 @@ fn neighbours() -> FixedNeighbours {
     let n = Neighbour {
         peer_mac: LAC_MAC,
         our_mac: OUR_MAC,
-        local_addr: Ipv4Addr::new(192, 0, 2, 1),
+        local_addr: Ipv4Addr::new(198, 18, 251, 1),
     };
     FixedNeighbours {
         map: HashMap::new(),
@@ -294,7 +294,7 @@ fn hundred_sessions_chap_local_reach_ip_up_and_are_published() {
             s.slot,
             l2tpx_table::slot_index(s.our_tunnel_id, s.our_session_id, 4)
         );
-        assert_eq!(s.peer_addr, Ipv4Addr::new(192, 0, 2, 10));
+        assert_eq!(s.peer_addr, Ipv4Addr::new(198, 18, 251, 10));
         assert_eq!(s.peer_port, 1701);
         assert!(!s.sequencing);
         assert_eq!(s.mtu, 1400, "the client's MRU");
@@ -302,8 +302,8 @@ fn hundred_sessions_chap_local_reach_ip_up_and_are_published() {
             peer_mac: LAC_MAC,
             our_mac: OUR_MAC,
             vlan_tci: None,
-            local_addr: Ipv4Addr::new(192, 0, 2, 1),
-            peer_addr: Ipv4Addr::new(192, 0, 2, 10),
+            local_addr: Ipv4Addr::new(198, 18, 251, 1),
+            peer_addr: Ipv4Addr::new(198, 18, 251, 10),
             local_port: 1701,
             peer_port: 1701,
             peer_tunnel_id: lac_key.tunnel_id,
@@ -703,7 +703,7 @@ fn data_for_unknown_sessions_or_from_other_peers_is_counted() {
         &[0xff, 3, 0xc0, 0x21, 9, 1, 0, 8, 0, 0, 0, 0],
     );
     w.mgr
-        .handle_data(w.now, "192.0.2.99:1701".parse().unwrap(), &msg);
+        .handle_data(w.now, "198.18.251.99:1701".parse().unwrap(), &msg);
     w.mgr
         .handle_data(w.now, lac_addr(), &encode_data(999, 1, None, &[0xff, 3]));
     w.mgr.handle_data(w.now, lac_addr(), &[0xc8]);

@@ -1,10 +1,10 @@
 //! The local users file (`aaa.users_file`): one user per line,
 //!
 //! ```text
-//! # user      password   [static-ip]   [dns1]     [dns2]
+//! # user      password   [static-ip]   [dns1]        [dns2]
 //! alice       s3cret
-//! bob         hunter2    198.18.200.7  192.0.2.53 192.0.2.54
-//! carol       pw         -             192.0.2.53
+//! bob         hunter2    198.18.200.7  198.18.251.53 198.18.251.54
+//! carol       pw         -             198.18.251.53
 //! ```
 //!
 //! Fields are separated by blanks; `#` starts a comment (whole line or
@@ -171,7 +171,7 @@ mod tests {
     #[test]
     fn parses_the_forms() {
         let u = LocalUsers::parse(
-            "# comment\n\nalice s3cret\nbob pw 198.18.200.7 192.0.2.53 192.0.2.54 # trailing\ncarol pw - 192.0.2.9\n",
+            "# comment\n\nalice s3cret\nbob pw 198.18.200.7 198.18.251.53 198.18.251.54 # trailing\ncarol pw - 198.18.251.9\n",
             "users",
         )
         .unwrap();
@@ -182,13 +182,16 @@ mod tests {
         assert_eq!(
             bob.dns,
             Some([
-                Some(Ipv4Addr::new(192, 0, 2, 53)),
-                Some(Ipv4Addr::new(192, 0, 2, 54))
+                Some(Ipv4Addr::new(198, 18, 251, 53)),
+                Some(Ipv4Addr::new(198, 18, 251, 54))
             ])
         );
         let carol = u.get(b"carol").unwrap();
         assert_eq!(carol.static_ip, None);
-        assert_eq!(carol.dns, Some([Some(Ipv4Addr::new(192, 0, 2, 9)), None]));
+        assert_eq!(
+            carol.dns,
+            Some([Some(Ipv4Addr::new(198, 18, 251, 9)), None])
+        );
     }
 
     #[test]
