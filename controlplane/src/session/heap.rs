@@ -9,10 +9,8 @@ use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use super::testing::{LacPeer, PeerEvent};
-use super::{
-    Command, FixedNeighbours, ManagerConfig, Neighbour, SessionManager, TableSink, DEFAULT_POOL,
-};
+use super::testing::{lns_flush, lns_receive, LacPeer, PeerEvent};
+use super::{FixedNeighbours, ManagerConfig, Neighbour, SessionManager, TableSink, DEFAULT_POOL};
 use crate::l2tp::{CallParams, Config, Engine, LacConfig, Limits, SplitMix64};
 use crate::persist::journal::Record;
 use crate::ppp::client::ClientConfig;
@@ -219,16 +217,7 @@ impl Established {
         for (i, lac) in self.lacs.iter_mut().enumerate() {
             while let Some((_, bytes)) = lac.poll_transmit(now) {
                 moved = true;
-                if bytes[0] & 0x80 != 0 {
-                    self.lns.handle(now, lac_addr(i), &bytes);
-                    // As the driver: SessionUp reaches the manager before
-                    // the client's first LCP frame.
-                    while let Some(ev) = self.lns.poll_event() {
-                        self.mgr.handle_event(now, &ev);
-                    }
-                } else {
-                    self.mgr.handle_data(now, lac_addr(i), &bytes);
-                }
+                lns_receive(&mut self.lns, &mut self.mgr, now, lac_addr(i), &bytes);
             }
             while let Some(e) = lac.poll_event() {
                 if let PeerEvent::IpUp { .. } = e {
@@ -237,47 +226,17 @@ impl Established {
             }
         }
         let mut buf = [0u8; 4096];
-        loop {
-            let mut again = false;
-            while let Some(ev) = self.lns.poll_event() {
-                self.mgr.handle_event(now, &ev);
-                again = true;
-            }
-            while let Some((to, bytes)) = self.mgr.poll_transmit() {
-                self.lac_at(to).handle(now, LNS, &bytes);
-                again = true;
-            }
-            while let Some(Command::CloseSession {
-                key,
-                result,
-                error,
-                message,
-            }) = self.mgr.poll_command()
-            {
-                let _ = self.lns.close_session(now, key, result, error, &message);
-                again = true;
-            }
-            while let Some((to, n)) = self.lns.poll_transmit(now, &mut buf) {
-                let b = buf[..n].to_vec();
-                self.lac_at(to).handle(now, LNS, &b);
-                again = true;
-            }
-            if !again {
-                break;
-            }
-            moved = true;
-        }
+        let lacs = &mut self.lacs;
+        moved |= lns_flush(&mut self.lns, &mut self.mgr, now, &mut buf, |to, b| {
+            let i = (0..lacs.len())
+                .find(|&i| lac_addr(i) == to)
+                .expect("known LAC");
+            lacs[i].handle(now, LNS, b);
+        });
         while let Some(r) = self.mgr.poll_journal() {
             journal(r);
         }
         while self.mgr.poll_event().is_some() {}
         moved
-    }
-
-    fn lac_at(&mut self, to: SocketAddr) -> &mut LacPeer {
-        let i = (0..self.lacs.len())
-            .find(|&i| lac_addr(i) == to)
-            .expect("known LAC");
-        &mut self.lacs[i]
     }
 }

@@ -253,3 +253,68 @@ impl LacPeer {
         }
     }
 }
+
+/// Hands one datagram from the LAC at `from` to the LNS as the driver
+/// does: a control message to the engine, whose events (SessionUp) reach
+/// the manager before the next datagram, which may be the client's first
+/// LCP frame; a data message to the manager.
+pub fn lns_receive<T: super::TableSink, N: super::NeighbourSource>(
+    lns: &mut crate::l2tp::Engine,
+    mgr: &mut super::SessionManager<T, N>,
+    now: Instant,
+    from: SocketAddr,
+    bytes: &[u8],
+) {
+    if bytes.first().is_some_and(|b| b & 0x80 != 0) {
+        lns.handle(now, from, bytes);
+        while let Some(ev) = lns.poll_event() {
+            mgr.handle_event(now, &ev);
+        }
+    } else {
+        mgr.handle_data(now, from, bytes);
+    }
+}
+
+/// Moves everything the LNS side has ready, as the driver's flush does,
+/// until nothing moves: the engine's events to the manager, the manager's
+/// commands to the engine, and every datagram either sends to `deliver`
+/// (destination, bytes). `buf` is the engine's transmit buffer. True if
+/// anything moved.
+pub fn lns_flush<T: super::TableSink, N: super::NeighbourSource>(
+    lns: &mut crate::l2tp::Engine,
+    mgr: &mut super::SessionManager<T, N>,
+    now: Instant,
+    buf: &mut [u8],
+    mut deliver: impl FnMut(SocketAddr, &[u8]),
+) -> bool {
+    let mut moved = false;
+    loop {
+        let mut again = false;
+        while let Some(ev) = lns.poll_event() {
+            mgr.handle_event(now, &ev);
+            again = true;
+        }
+        while let Some((to, bytes)) = mgr.poll_transmit() {
+            deliver(to, &bytes);
+            again = true;
+        }
+        while let Some(super::Command::CloseSession {
+            key,
+            result,
+            error,
+            message,
+        }) = mgr.poll_command()
+        {
+            let _ = lns.close_session(now, key, result, error, &message);
+            again = true;
+        }
+        while let Some((to, n)) = lns.poll_transmit(now, buf) {
+            deliver(to, &buf[..n]);
+            again = true;
+        }
+        if !again {
+            return moved;
+        }
+        moved = true;
+    }
+}

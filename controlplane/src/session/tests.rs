@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use l2tpx_table::template::{build_template, TemplateParams};
 use l2tpx_wire::ppp::chap_md5_response;
 
-use super::testing::{LacPeer, PeerEvent};
+use super::testing::{lns_flush, lns_receive, LacPeer, PeerEvent};
 use super::*;
 use crate::l2tp::{CallParams, Config, Engine, LacConfig, ProxyAvps, SplitMix64};
 use crate::ppp::client::ClientConfig;
@@ -128,50 +128,13 @@ impl World {
         while let Some((to, bytes)) = self.peer.poll_transmit(now) {
             assert_eq!(to, lns_addr());
             moved = true;
-            if bytes[0] & 0x80 != 0 {
-                self.lns.handle(now, lac_addr(), &bytes);
-                // As the driver does: the engine's events (SessionUp) reach
-                // the manager before the next datagram (the client's first
-                // LCP frame may follow the ICCN at once).
-                while let Some(ev) = self.lns.poll_event() {
-                    self.mgr.handle_event(now, &ev);
-                }
-            } else {
-                self.mgr.handle_data(now, lac_addr(), &bytes);
-            }
+            lns_receive(&mut self.lns, &mut self.mgr, now, lac_addr(), &bytes);
         }
-        loop {
-            let mut again = false;
-            while let Some(ev) = self.lns.poll_event() {
-                self.mgr.handle_event(now, &ev);
-                again = true;
-            }
-            while let Some((to, bytes)) = self.mgr.poll_transmit() {
-                assert_eq!(to, lac_addr());
-                self.peer.handle(now, lns_addr(), &bytes);
-                again = true;
-            }
-            while let Some(Command::CloseSession {
-                key,
-                result,
-                error,
-                message,
-            }) = self.mgr.poll_command()
-            {
-                let _ = self.lns.close_session(now, key, result, error, &message);
-                again = true;
-            }
-            while let Some((to, n)) = self.lns.poll_transmit(now, &mut self.buf) {
-                assert_eq!(to, lac_addr());
-                let b = self.buf[..n].to_vec();
-                self.peer.handle(now, lns_addr(), &b);
-                again = true;
-            }
-            if !again {
-                break;
-            }
-            moved = true;
-        }
+        let peer = &mut self.peer;
+        moved |= lns_flush(&mut self.lns, &mut self.mgr, now, &mut self.buf, |to, b| {
+            assert_eq!(to, lac_addr());
+            peer.handle(now, lns_addr(), b);
+        });
         while let Some(e) = self.peer.poll_event() {
             self.peer_events.push(e);
             moved = true;
