@@ -862,15 +862,17 @@ fn controlplane_sigkill_restart_loses_no_data_packet() {
     assert_eq!(
         got_up.len(),
         total,
-        "upstream: sent {total}\n{}",
-        lns.logs()
+        "upstream: sent {total}\n{}{}",
+        lns.logs(),
+        topo.link_stats()
     );
     check_downstream(&lac.traffic, &calls, STREAM_ROUNDS, &mut want);
     assert_eq!(
         lac.traffic.len(),
         total,
-        "downstream: sent {total}\n{}",
-        lns.logs()
+        "downstream: sent {total}\n{}{}",
+        lns.logs(),
+        topo.link_stats()
     );
 
     // The table is the same one: a reader mapped before the kill counted

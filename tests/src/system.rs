@@ -117,6 +117,34 @@ impl Topology {
             core_if: core_link.b,
         })
     }
+
+    /// Every interface's counters (`ip -s -s link`) in each namespace,
+    /// and the veth driver's own (`ethtool -S`: XDP and ring drops) on
+    /// the LNS's two interfaces: where a lost packet went, for a failing
+    /// test's message.
+    pub fn link_stats(&self) -> String {
+        let mut out = String::new();
+        let mut show = |what: String, r: io::Result<std::process::Output>| {
+            let text = match r {
+                Ok(o) => String::from_utf8_lossy(&o.stdout).into_owned(),
+                Err(e) => format!("({e})\n"),
+            };
+            out.push_str(&format!("--- {what} ---\n{text}"));
+        };
+        for ns in [&self.lac, &self.lns, &self.core] {
+            show(
+                format!("ip -s -s link in {}", ns.name()),
+                ns.ip(&["-s", "-s", "link"]),
+            );
+        }
+        for i in [&self.lns_access_if, &self.lns_core_if] {
+            show(
+                format!("ethtool -S {i}"),
+                self.lns.exec("ethtool", &["-S", i]),
+            );
+        }
+        out
+    }
 }
 
 /// Where the daemons' executables are.
@@ -469,4 +497,31 @@ pub fn wait_exit(
         status.is_some()
     });
     status
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    /// The failure diagnostics name every interface, with counters.
+    #[test]
+    fn link_stats_show_every_interface() {
+        if let Some(why) = crate::netns::unavailable() {
+            eprintln!("SKIP link_stats_show_every_interface: {why}");
+            return;
+        }
+        let topo = Topology::new().unwrap();
+        let s = topo.link_stats();
+        for i in [
+            &topo.lac_if,
+            &topo.lns_access_if,
+            &topo.lns_core_if,
+            &topo.core_if,
+        ] {
+            assert!(s.contains(i.as_str()), "{i} in\n{s}");
+        }
+        assert!(s.contains("RX:") && s.contains("TX:"), "{s}");
+        // veth's own counters: its peer, and per-queue XDP drops.
+        assert!(s.contains("peer_ifindex"), "{s}");
+    }
 }
