@@ -277,7 +277,7 @@ fn rewrite<T: SessionLookup>(
             *h = inner.ttl - 1;
         }
     } else {
-        decrement_ttl_v4(ip, inner.ttl, inner.proto);
+        decrement_ttl_v4(ip, inner.ttl);
     }
     if sess.mss_clamp != 0 && inner.proto == IPPROTO_TCP && inner.first_fragment {
         let mss = if inner.v6 {

@@ -1732,3 +1732,18 @@ fn one_side_and_mixed_batches_agree() {
         }
     }
 }
+
+#[test]
+fn ttl_checksum_is_rfc_1624_eqn_3() {
+    // Every checksum, and TTLs at both ends and in between: the shortcut
+    // must give eqn. 3's bytes, 0xffff → 0x0000 included.
+    for hc in 0..=u16::MAX {
+        for ttl in [2u8, 3, 64, 0x80, 0x81, 0xff] {
+            for proto in [0u8, 6, 17, 0xff] {
+                let m = u16::from_be_bytes([ttl, proto]);
+                let want = l2tpx_wire::checksum::update_u16(hc, m, m - 0x0100);
+                assert_eq!(upstream::ttl_checksum(hc), want, "hc {hc:#06x} ttl {ttl}");
+            }
+        }
+    }
+}

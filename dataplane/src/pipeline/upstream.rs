@@ -281,7 +281,7 @@ fn inner_v4(
         return Err(punt(PuntReason::TtlExpired));
     }
     let ip = ip.get_mut(..total).ok_or(drop(D::Malformed))?;
-    decrement_ttl_v4(ip, ttl, proto);
+    decrement_ttl_v4(ip, ttl);
     let first_fragment = u16::from_be_bytes([fo0, fo1]) & 0x1fff == 0;
     if sess.mss_clamp != 0 && proto == IPPROTO_TCP && first_fragment {
         if let Some(seg) = ip.get_mut(ihl..) {
@@ -294,17 +294,23 @@ fn inner_v4(
 /// TTL − 1 with the RFC 1624 checksum update (`ip` has at least 20 bytes
 /// and `ttl` > 1 is its TTL).
 #[inline(always)]
-pub(super) fn decrement_ttl_v4(ip: &mut [u8], ttl: u8, proto: u8) {
+pub(super) fn decrement_ttl_v4(ip: &mut [u8], ttl: u8) {
     if let Some(h) = ip.get_mut(8..12) {
-        let old_csum = u16::from_be_bytes([h[2], h[3]]);
-        let c = checksum::update_u16(
-            old_csum,
-            u16::from_be_bytes([ttl, proto]),
-            u16::from_be_bytes([ttl - 1, proto]),
-        );
         h[0] = ttl - 1;
+        let c = ttl_checksum(u16::from_be_bytes([h[2], h[3]]));
         h[2..4].copy_from_slice(&c.to_be_bytes());
     }
+}
+
+/// The IPv4 header checksum after the TTL drops by one: RFC 1624 eqn. 3,
+/// `~(~HC + ~m + m')`, where `m' = m − 0x0100` makes `~m + m'` the
+/// constant 0xfeff, so the sum is `HC + 0x0100` with an end-around carry,
+/// and 0xffff (−0) becomes 0x0000 as eqn. 3 gives (the same as
+/// `checksum::update_u16(hc, m, m − 0x0100)`, with no fold).
+#[inline(always)]
+pub(super) fn ttl_checksum(hc: u16) -> u16 {
+    let c = u32::from(hc) + 0x0100;
+    (c + u32::from(c >= 0xffff)) as u16
 }
 
 /// Checks and rewrites an inner IPv6 packet at `pkt[start..end]`; returns
