@@ -537,9 +537,21 @@ pub fn process_frame<T: SessionLookup>(
 #[inline(always)]
 fn ipv4_header_ok(h: &[u8]) -> bool {
     match h.first_chunk::<20>() {
-        Some(b) if h.len() == 20 => ipv4_header_sum(b) == 0xffff,
+        Some(b) if h.len() == 20 => ipv4_header_sums_to_ffff(b),
         _ => l2tpx_wire::checksum::data(h) == 0xffff,
     }
+}
+
+/// `ipv4_header_sum(b) == 0xffff`, without the folds and byte swaps. The
+/// folded sum is the integer sum of the words mod 0xffff (2^16 ≡ 1),
+/// 0xffff for a nonzero multiple and 0 only for all zeros; a byte-swapped
+/// word is the word times 256 mod 0xffff, coprime to it, so the native-order
+/// sum is a multiple exactly when the big-endian one is (RFC 1071 §2(B)).
+#[inline(always)]
+fn ipv4_header_sums_to_ffff(b: &[u8; 20]) -> bool {
+    let w = |i: usize| u64::from(u32::from_ne_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]));
+    let sum = w(0) + w(4) + w(8) + w(12) + w(16);
+    sum != 0 && sum % 0xffff == 0
 }
 
 /// The folded ones-complement sum of a 20-byte IPv4 header: five 32-bit

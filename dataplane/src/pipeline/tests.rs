@@ -1747,3 +1747,37 @@ fn ttl_checksum_is_rfc_1624_eqn_3() {
         }
     }
 }
+
+proptest! {
+    #[test]
+    fn header_check_agrees_with_the_folded_sum(
+        mut h in proptest::array::uniform20(any::<u8>()),
+        fix in any::<bool>(),
+    ) {
+        if fix {
+            // Make it valid, so both outcomes are covered.
+            h[10] = 0;
+            h[11] = 0;
+            let c = !ipv4_header_sum(&h);
+            h[10..12].copy_from_slice(&c.to_be_bytes());
+        }
+        prop_assert_eq!(ipv4_header_sums_to_ffff(&h), ipv4_header_sum(&h) == 0xffff);
+    }
+}
+
+#[test]
+fn header_check_edges() {
+    let zero = [0u8; 20];
+    assert!(!ipv4_header_sums_to_ffff(&zero));
+    let ones = [0xffu8; 20];
+    assert_eq!(
+        ipv4_header_sums_to_ffff(&ones),
+        ipv4_header_sum(&ones) == 0xffff
+    );
+    let mut h = [0u8; 20];
+    h[0] = 0x45;
+    h[10..12].copy_from_slice(&(!0x4500u16).to_be_bytes());
+    assert!(ipv4_header_sums_to_ffff(&h));
+    h[19] ^= 1;
+    assert!(!ipv4_header_sums_to_ffff(&h));
+}
