@@ -749,6 +749,23 @@ fn retry<S>(mut read: impl FnMut() -> SlotRead<S>) -> SlotRead<S> {
     SlotRead::Busy
 }
 
+/// The attempts after a busy first one ([`READ_RETRIES`] in all), out of
+/// line: a slot is rarely mid-update, and a packet loop with only the first
+/// attempt inline keeps the fields in registers instead of passing the
+/// snapshot through memory.
+#[cold]
+#[inline(never)]
+fn retry_busy<S>(mut read: impl FnMut() -> SlotRead<S>) -> SlotRead<S> {
+    for _ in 1..READ_RETRIES {
+        core::hint::spin_loop();
+        match read() {
+            SlotRead::Busy => {}
+            done => return done,
+        }
+    }
+    SlotRead::Busy
+}
+
 #[inline]
 fn v4_from_wire(v: u32) -> core::net::Ipv4Addr {
     core::net::Ipv4Addr::from(v.to_ne_bytes())
@@ -889,10 +906,14 @@ impl Slot {
         self.read_with::<true>(index)
     }
 
-    /// [`Slot::try_read_upstream`], retried like [`Slot::read`].
-    #[inline]
+    /// [`Slot::try_read_upstream`], retried like [`Slot::read`] (the
+    /// first attempt inline).
+    #[inline(always)]
     pub fn read_upstream(&self, index: u32) -> SlotRead<crate::UpstreamSession> {
-        retry(|| self.try_read_upstream(index))
+        match self.try_read_upstream(index) {
+            SlotRead::Busy => retry_busy(|| self.try_read_upstream(index)),
+            done => done,
+        }
     }
 
     #[inline(always)]

@@ -262,7 +262,7 @@ impl SessionLookup for TableReader {
         self.read_slot(slot)
     }
 
-    #[inline]
+    #[inline(always)]
     fn by_slot_upstream(&self, slot: u32) -> Option<UpstreamSession> {
         self.count_busy(self.map.slot(slot)?.read_upstream(slot))
     }
