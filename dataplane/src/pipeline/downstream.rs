@@ -11,7 +11,7 @@ use l2tpx_wire::ipv4;
 use super::counters::{Direction, SessionAccumulator};
 use super::upstream::decrement_ttl_v4;
 use super::{
-    be16, clamp_mss, ipv4_header_sum, put16, DropReason, Frame, HintOutcome, OuterChecksum,
+    clamp_mss, ipv4_header_sum, put16, DropReason, Frame, HintOutcome, OuterChecksum,
     PipelineConfig, PuntReason, Verdict, ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETH_LEN,
 };
 use crate::ebpf::Meta;
@@ -27,6 +27,9 @@ const L2TP_S: u16 = 0x0800;
 const IP_UDP_LEN: usize = 28;
 /// Smallest L2TP data header (6) + PPP protocol (2).
 const MIN_L2TP_PPP: usize = 8;
+/// What `patch` rewrites at fixed offsets: IPv4, UDP, and the L2TP flags
+/// and Length (within the smallest L2TP/PPP header `layout` allows).
+const OUTER: usize = IP_UDP_LEN + MIN_L2TP_PPP;
 /// Half of the template copy: two overlapping fixed-size copies cover any
 /// template of 32 to 64 bytes without a variable-length memcpy.
 const HALF: usize = TEMPLATE_MAX / 2;
@@ -345,28 +348,38 @@ fn patch(
     csum: OuterChecksum,
     next_ns: impl FnOnce() -> u16,
 ) {
+    // IPv4, UDP and the first 8 bytes of L2TP as one fixed-size window
+    // (`layout` checked that they lie inside the template): the fields at
+    // constant offsets, one bounds check.
+    let (Some(h), Some(t)) = (
+        hdr.get_mut(lay.ip..)
+            .and_then(|h| h.first_chunk_mut::<OUTER>()),
+        template
+            .get(lay.ip..)
+            .and_then(|t| t.first_chunk::<OUTER>()),
+    ) else {
+        return;
+    };
     // Lengths fit u16: inner_len <= max_inner.
     let ip_total = (lay.len - lay.ip + inner_len) as u16;
-    put16(hdr, lay.ip + 2, ip_total);
-    match csum {
+    h[2..4].copy_from_slice(&ip_total.to_be_bytes());
+    let c = match csum {
         OuterChecksum::Incremental => {
-            if let Some(old) = be16(template, lay.ip + 10) {
-                put16(hdr, lay.ip + 10, checksum::update_u16(old, 0, ip_total));
-            }
+            checksum::update_u16(u16::from_be_bytes([t[10], t[11]]), 0, ip_total)
         }
         OuterChecksum::Full => {
-            put16(hdr, lay.ip + 10, 0);
-            if let Some(h) = hdr.get(lay.ip..).and_then(|h| h.first_chunk::<20>()) {
-                let c = !ipv4_header_sum(h);
-                put16(hdr, lay.ip + 10, c);
-            }
+            h[10..12].fill(0);
+            h.first_chunk::<20>().map_or(0, |ip| !ipv4_header_sum(ip))
         }
-    }
-    put16(hdr, lay.udp + 4, (lay.len - lay.udp + inner_len) as u16);
-    let flags = be16(template, lay.l2tp).unwrap_or(0);
+    };
+    h[10..12].copy_from_slice(&c.to_be_bytes());
+    let udp_len = (lay.len - lay.udp + inner_len) as u16;
+    h[IP_UDP_LEN - 4..IP_UDP_LEN - 2].copy_from_slice(&udp_len.to_be_bytes());
+    let flags = u16::from_be_bytes([t[IP_UDP_LEN], t[IP_UDP_LEN + 1]]);
     let l = usize::from(flags & L2TP_L != 0);
     if l != 0 {
-        put16(hdr, lay.l2tp + 2, (lay.len - lay.l2tp + inner_len) as u16);
+        let l2tp_len = (lay.len - lay.l2tp + inner_len) as u16;
+        h[IP_UDP_LEN + 2..IP_UDP_LEN + 4].copy_from_slice(&l2tp_len.to_be_bytes());
     }
     if flags & L2TP_S != 0 {
         // Flags, [Length], Tunnel ID, Session ID, then Ns.

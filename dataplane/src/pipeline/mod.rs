@@ -567,15 +567,6 @@ fn ipv4_header_sum(b: &[u8; 20]) -> u16 {
     sum as u16
 }
 
-/// Big-endian u16 at `at`; `None` past the end.
-#[inline(always)]
-fn be16(b: &[u8], at: usize) -> Option<u16> {
-    match b.get(at..at.wrapping_add(2)) {
-        Some(&[x, y]) => Some(u16::from_be_bytes([x, y])),
-        _ => None,
-    }
-}
-
 /// Writes `v` big-endian at `at` if it fits.
 #[inline(always)]
 fn put16(b: &mut [u8], at: usize, v: u16) {
