@@ -5,7 +5,6 @@
 //! from the table's address index.
 
 use l2tpx_table::{DownstreamSession, SessionLookup, TEMPLATE_MAX};
-use l2tpx_wire::checksum;
 use l2tpx_wire::ipv4;
 
 use super::counters::{Direction, SessionAccumulator};
@@ -364,9 +363,7 @@ fn patch(
     let ip_total = (lay.len - lay.ip + inner_len) as u16;
     h[2..4].copy_from_slice(&ip_total.to_be_bytes());
     let c = match csum {
-        OuterChecksum::Incremental => {
-            checksum::update_u16(u16::from_be_bytes([t[10], t[11]]), 0, ip_total)
-        }
+        OuterChecksum::Incremental => length_checksum(u16::from_be_bytes([t[10], t[11]]), ip_total),
         OuterChecksum::Full => {
             h[10..12].fill(0);
             h.first_chunk::<20>().map_or(0, |ip| !ipv4_header_sum(ip))
@@ -388,4 +385,14 @@ fn patch(
     if is_v6 {
         put16(hdr, lay.len - 2, PPP_IPV6);
     }
+}
+
+/// The outer IPv4 checksum once Total Length goes from 0 (the template's)
+/// to `total` ≥ 1: RFC 1624 eqn. 3, `~(~HC + ~0 + total)`, which for
+/// `total` ≥ 1 is `HC − total` with an end-around borrow (the same as
+/// `checksum::update_u16(hc, 0, total)`, with no fold).
+#[inline(always)]
+pub(super) fn length_checksum(hc: u16, total: u16) -> u16 {
+    let (d, borrow) = hc.overflowing_sub(total);
+    d.wrapping_sub(u16::from(borrow))
 }

@@ -1781,3 +1781,22 @@ fn header_check_edges() {
     h[19] ^= 1;
     assert!(!ipv4_header_sums_to_ffff(&h));
 }
+
+#[test]
+fn length_checksum_is_rfc_1624_eqn_3() {
+    // Every template checksum against lengths at the edges and across the
+    // range (an outer Total Length is at least 56 here, never 0).
+    let totals = (0..16)
+        .map(|i| 1u16 << i)
+        .chain([3, 56, 0xfffe, 0xffff, 1500, 0x1234]);
+    for total in totals {
+        for hc in 0..=u16::MAX {
+            let want = l2tpx_wire::checksum::update_u16(hc, 0, total);
+            assert_eq!(
+                downstream::length_checksum(hc, total),
+                want,
+                "hc {hc:#06x} total {total}"
+            );
+        }
+    }
+}
