@@ -196,9 +196,11 @@ fn from_ip<T: SessionLookup>(
     let ppp = l2tp
         .get(hdr.payload_offset..hdr.payload_end)
         .ok_or(drop(D::Malformed))?;
-    let (protocol, ppp_len) = match *ppp {
-        // Fast path: Address/Control and an uncompressed IPv4/IPv6 protocol.
-        [0xff, 0x03, 0x00, p, ..] if p == 0x21 || p == 0x57 => (u16::from(p), 4),
+    // Fast path, one 32-bit compare each: Address/Control and an
+    // uncompressed IPv4/IPv6 protocol.
+    let (protocol, ppp_len) = match ppp.first_chunk::<4>().map(|b| u32::from_be_bytes(*b)) {
+        Some(0xff03_0021) => (PPP_IPV4, 4),
+        Some(0xff03_0057) => (PPP_IPV6, 4),
         _ => protocol_and_offset(ppp).map_err(|_| drop(D::Malformed))?,
     };
     // Where the inner packet starts and where the PPP frame ends, in `pkt`.
