@@ -148,9 +148,11 @@ fn from_ip<T: SessionLookup>(
 
     // L2TP data header.
     let l2tp = udp.get(8..).ok_or(drop(D::Malformed))?;
-    let hdr = match *l2tp {
+    // The flags word as one 16-bit compare.
+    let flags = l2tp.first_chunk::<2>().map(|b| u16::from_be_bytes(*b));
+    let hdr = match (flags, l2tp) {
         // Fast path: flags word 0x0002 (data, no Length, Ns or offset).
-        [0x00, 0x02, t0, t1, s0, s1, ..] => DataHeader {
+        (Some(0x0002), &[_, _, t0, t1, s0, s1, ..]) => DataHeader {
             tunnel_id: u16::from_be_bytes([t0, t1]),
             session_id: u16::from_be_bytes([s0, s1]),
             ns: None,
@@ -159,7 +161,7 @@ fn from_ip<T: SessionLookup>(
             payload_end: l2tp.len(),
         },
         // Fast path: 0x4002 (Length only), Length covering the header.
-        [0x40, 0x02, l0, l1, t0, t1, s0, s1, ..]
+        (Some(0x4002), &[_, _, l0, l1, t0, t1, s0, s1, ..])
             if (8..=l2tp.len()).contains(&usize::from(u16::from_be_bytes([l0, l1]))) =>
         {
             DataHeader {
