@@ -57,18 +57,18 @@ const EMPTY: u32 = u32::MAX;
 struct AccEntry {
     /// Slot, or `EMPTY`.
     slot: u32,
-    packets: u32,
-    up_bytes: u32,
-    down_bytes: u32,
     up_packets: u32,
+    up_bytes: u32,
+    down_packets: u32,
+    down_bytes: u32,
 }
 
 const EMPTY_ENTRY: AccEntry = AccEntry {
     slot: EMPTY,
-    packets: 0,
-    up_bytes: 0,
-    down_bytes: 0,
     up_packets: 0,
+    up_bytes: 0,
+    down_packets: 0,
+    down_bytes: 0,
 };
 
 /// Per-session counts of one batch: 16 direct-mapped entries keyed by slot.
@@ -139,23 +139,24 @@ impl SessionAccumulator {
         // Inner packets are at most 65,535 bytes and a batch holds at most
         // BATCH_MAX of them: u32 cannot overflow.
         let bytes = bytes as u32;
-        e.packets += 1;
         match dir {
             Direction::Up => {
                 e.up_packets += 1;
                 e.up_bytes = e.up_bytes.wrapping_add(bytes);
             }
-            Direction::Down => e.down_bytes = e.down_bytes.wrapping_add(bytes),
+            Direction::Down => {
+                e.down_packets += 1;
+                e.down_bytes = e.down_bytes.wrapping_add(bytes);
+            }
         }
     }
 
     #[cold]
     #[inline(never)]
     fn spill(&mut self, e: AccEntry) {
-        let down_packets = e.packets - e.up_packets;
         for (dir, p, b) in [
             (Direction::Up, e.up_packets, e.up_bytes),
-            (Direction::Down, down_packets, e.down_bytes),
+            (Direction::Down, e.down_packets, e.down_bytes),
         ] {
             if p != 0 {
                 if let Some(s) = self.spilled.get_mut(self.spilled_len) {
@@ -176,7 +177,6 @@ impl SessionAccumulator {
             if e.slot == EMPTY {
                 continue;
             }
-            let down = e.packets - e.up_packets;
             if e.up_packets != 0 {
                 sink.add(
                     e.slot,
@@ -185,11 +185,11 @@ impl SessionAccumulator {
                     u64::from(e.up_bytes),
                 );
             }
-            if down != 0 {
+            if e.down_packets != 0 {
                 sink.add(
                     e.slot,
                     Direction::Down,
-                    u64::from(down),
+                    u64::from(e.down_packets),
                     u64::from(e.down_bytes),
                 );
             }
