@@ -868,6 +868,40 @@ impl Slot {
         })
     }
 
+    /// [`Slot::try_read_downstream`] straight into `out` (unspecified
+    /// unless [`SlotRead::Up`]).
+    #[inline(always)]
+    pub fn try_read_downstream_into(
+        &self,
+        index: u32,
+        out: &mut crate::DownstreamSession,
+    ) -> SlotRead<()> {
+        self.try_read_as(|fl| {
+            let r = Ordering::Relaxed;
+            let (v4, v6) = (self.subscriber_v4.load(r), self.subscriber_v6.load(r));
+            for (chunk, word) in out.template.chunks_exact_mut(8).zip(&self.template) {
+                chunk.copy_from_slice(&word.load(r).to_ne_bytes());
+            }
+            out.slot = index;
+            out.subscriber_v4 = (fl & flags::HAS_V4 != 0).then_some(v4_from_wire(v4));
+            out.subscriber_v6_prefix = (fl & flags::HAS_V6 != 0).then_some(v6.to_ne_bytes());
+            out.mtu = self.mtu.load(r);
+            out.mss_clamp = self.mss_clamp.load(r);
+            out.template_len = self.template_len.load(r);
+            out.l2tp_offset = self.l2tp_offset.load(r);
+        })
+    }
+
+    /// [`Slot::try_read_downstream_into`], retried like [`Slot::read`].
+    #[inline]
+    pub fn read_downstream_into(
+        &self,
+        index: u32,
+        out: &mut crate::DownstreamSession,
+    ) -> SlotRead<()> {
+        retry(|| self.try_read_downstream_into(index, out))
+    }
+
     /// [`Slot::try_read_downstream`], retried like [`Slot::read`].
     #[inline]
     pub fn read_downstream(&self, index: u32) -> SlotRead<crate::DownstreamSession> {

@@ -184,6 +184,26 @@ pub trait SessionLookup {
     fn by_slot_downstream(&self, slot: u32) -> Option<DownstreamSession> {
         self.by_slot(slot).map(|s| DownstreamSession::from(&s))
     }
+    /// [`SessionLookup::by_slot_downstream`] into `out`, a buffer the
+    /// caller keeps from packet to packet: whether a session was found
+    /// (`out` holds it then, and is unspecified otherwise). The shared
+    /// table copies the slot straight into `out` under the seqlock.
+    #[inline]
+    fn by_slot_downstream_into(&self, slot: u32, out: &mut DownstreamSession) -> bool {
+        put(self.by_slot_downstream(slot), out)
+    }
+    /// [`SessionLookup::by_ipv4_downstream`] into `out`, as
+    /// [`SessionLookup::by_slot_downstream_into`].
+    #[inline]
+    fn by_ipv4_downstream_into(&self, dst: Ipv4Addr, out: &mut DownstreamSession) -> bool {
+        put(self.by_ipv4_downstream(dst), out)
+    }
+    /// [`SessionLookup::by_ipv6_downstream`] into `out`, as
+    /// [`SessionLookup::by_slot_downstream_into`].
+    #[inline]
+    fn by_ipv6_downstream_into(&self, dst: &[u8; 16], out: &mut DownstreamSession) -> bool {
+        put(self.by_ipv6_downstream(dst), out)
+    }
     /// [`SessionLookup::by_ipv4`], reduced to what encapsulation needs.
     #[inline]
     fn by_ipv4_downstream(&self, dst: Ipv4Addr) -> Option<DownstreamSession> {
@@ -198,6 +218,32 @@ pub trait SessionLookup {
     fn next_ns(&self, slot: u32) -> u16;
     /// The bank bits in use, for [`slot_index`].
     fn bank_bits(&self) -> u32;
+}
+
+/// `s` into `out`; whether there was one.
+#[inline(always)]
+fn put(s: Option<DownstreamSession>, out: &mut DownstreamSession) -> bool {
+    match s {
+        Some(s) => {
+            *out = s;
+            true
+        }
+        None => false,
+    }
+}
+
+impl DownstreamSession {
+    /// A session with every field zero or empty (a buffer to read into).
+    pub const EMPTY: DownstreamSession = DownstreamSession {
+        slot: 0,
+        subscriber_v4: None,
+        subscriber_v6_prefix: None,
+        mtu: 0,
+        mss_clamp: 0,
+        template_len: 0,
+        l2tp_offset: 0,
+        template: [0; TEMPLATE_MAX],
+    };
 }
 
 /// Per-session traffic counters, each written only by its worker; the

@@ -203,6 +203,14 @@ impl TableReader {
         self.count_busy(self.map.slot(slot)?.read_downstream(slot))
     }
 
+    #[inline]
+    fn read_down_into(&self, slot: u32, out: &mut DownstreamSession) -> bool {
+        match self.map.slot(slot) {
+            Some(s) => self.count_busy(s.read_downstream_into(slot, out)).is_some(),
+            None => false,
+        }
+    }
+
     /// The session the IPv4 index holds for `dst`, read by `read`, whose
     /// subscriber address (`v4`) is `dst`.
     #[inline(always)]
@@ -280,6 +288,40 @@ impl SessionLookup for TableReader {
     #[inline]
     fn by_slot_downstream(&self, slot: u32) -> Option<DownstreamSession> {
         self.read_down(slot)
+    }
+
+    #[inline]
+    fn by_slot_downstream_into(&self, slot: u32, out: &mut DownstreamSession) -> bool {
+        self.read_down_into(slot, out)
+    }
+
+    #[inline]
+    fn by_ipv4_downstream_into(&self, dst: Ipv4Addr, out: &mut DownstreamSession) -> bool {
+        let idx = self
+            .map
+            .v4_index(self.map.header().v4_active.load(Ordering::Acquire));
+        let key = u32::from(dst);
+        let home = abi::v4_home(key, idx.len().trailing_zeros());
+        index::lookup(idx, home, key, |slot| {
+            (self.read_down_into(slot, out) && out.subscriber_v4 == Some(dst)).then_some(())
+        })
+        .is_some()
+    }
+
+    #[inline]
+    fn by_ipv6_downstream_into(&self, dst: &[u8; 16], out: &mut DownstreamSession) -> bool {
+        let idx = self
+            .map
+            .v6_index(self.map.header().v6_active.load(Ordering::Acquire));
+        let mut prefix = [0u8; 8];
+        prefix.copy_from_slice(&dst[..8]);
+        let k = u64::from_be_bytes(prefix);
+        let home = abi::v6_home(k, idx.len().trailing_zeros());
+        index::lookup(idx, home, abi::v6_fingerprint(k), |slot| {
+            (self.read_down_into(slot, out) && out.subscriber_v6_prefix == Some(prefix))
+                .then_some(())
+        })
+        .is_some()
     }
 
     #[inline]

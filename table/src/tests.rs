@@ -2,8 +2,8 @@
 
 use crate::abi::{self, Layout, SlotRead, LAYOUT_HASH};
 use crate::Changes;
-use crate::UpstreamSession;
 use crate::{slot_index, Session, SessionEntry, SessionLookup, TableError, TableReader};
+use crate::{DownstreamSession, UpstreamSession};
 use crate::{TableWriter, TEMPLATE_MAX};
 use core::mem::{align_of, size_of};
 use core::net::Ipv4Addr;
@@ -127,6 +127,32 @@ fn consistent_upstream(s: &UpstreamSession, bank_bits: u32) -> bool {
         && s.subscriber_v4.map(u32::from).map(|a| a & 0xffff)
             == s.subscriber_v6_prefix
                 .map(|p| u32::from(u16::from_be_bytes([p[6], p[7]])))
+}
+
+/// [`consistent`] for a downstream snapshot: the template still says which
+/// version and address the rest must derive from.
+fn consistent_downstream(s: &DownstreamSession, bank_bits: u32) -> bool {
+    let v = u64::from_le_bytes(s.template[..8].try_into().unwrap());
+    let a = u32::from_le_bytes(s.template[8..12].try_into().unwrap());
+    let addr = (a != u32::MAX).then_some(a);
+    *s == DownstreamSession::from(&derive(s.slot, bank_bits, v, addr))
+}
+
+/// A `*_downstream_into` lookup as an `Option`, to compare with the others.
+fn into(f: impl FnOnce(&mut DownstreamSession) -> bool) -> Option<DownstreamSession> {
+    let mut d = DownstreamSession::EMPTY;
+    f(&mut d).then_some(d)
+}
+
+/// Every downstream lookup of `r` for `slot` and address `a`: the `_into`
+/// forms must find what the snapshot forms find.
+fn assert_downstream_agree(r: &TableReader, slot: u32, a: u32) {
+    let by_slot = r.by_slot_downstream(slot);
+    assert_eq!(into(|d| r.by_slot_downstream_into(slot, d)), by_slot);
+    let v4 = r.by_ipv4_downstream(v4_of(a));
+    assert_eq!(into(|d| r.by_ipv4_downstream_into(v4_of(a), d)), v4);
+    let v6 = r.by_ipv6_downstream(&v6_dst(a));
+    assert_eq!(into(|d| r.by_ipv6_downstream_into(&v6_dst(a), d)), v6);
 }
 
 fn entry(slot: u32, bank_bits: u32, v: u64, addr: Option<u32>) -> SessionEntry {
@@ -319,6 +345,13 @@ fn publish_lookup_withdraw() {
     assert_eq!(r.by_ipv6(&v6_dst(7)), Some(e.session));
     assert_eq!(r.by_ipv4(v4_of(8)), None);
     assert_eq!(r.by_ipv6(&v6_dst(8)), None);
+    let down = Some(DownstreamSession::from(&e.session));
+    assert_eq!(into(|d| r.by_slot_downstream_into(slot, d)), down);
+    assert_eq!(into(|d| r.by_ipv4_downstream_into(v4_of(7), d)), down);
+    assert_eq!(into(|d| r.by_ipv6_downstream_into(&v6_dst(7), d)), down);
+    assert_downstream_agree(&r, slot, 7);
+    assert_downstream_agree(&r, slot + 1, 8);
+    assert_downstream_agree(&r, u32::MAX, 8);
     assert_eq!(r.by_slot(slot + 1), None);
     assert_eq!(r.by_slot(u32::MAX), None);
     assert_eq!(w.get(slot), Some(e));
@@ -344,6 +377,8 @@ fn publish_lookup_withdraw() {
     assert_eq!(r.by_slot_upstream(slot), None);
     assert_eq!(r.by_ipv4(v4_of(7)), None);
     assert_eq!(r.by_ipv6(&v6_dst(7)), None);
+    assert_eq!(into(|d| r.by_slot_downstream_into(slot, d)), None);
+    assert_downstream_agree(&r, slot, 7);
     assert_eq!(w.withdraw(slot), Err(TableError::NotPublished(slot)));
     assert_eq!(w.published(), 0);
     w.publish(&e).unwrap();
@@ -663,7 +698,8 @@ fn a_crash_mid_write_is_recovered() {
     assert_eq!(r.by_ipv4(v4_of(3)), None);
     // Upstream's read: the first attempt inline, the rest out of line.
     assert_eq!(r.by_slot_upstream(3), None);
-    assert_eq!(r.busy_misses(), 3);
+    assert_eq!(into(|d| r.by_slot_downstream_into(3, d)), None);
+    assert_eq!(r.busy_misses(), 4);
     assert!(r.by_slot(4).is_some());
     assert!(r.by_slot_upstream(4).is_some());
     let w = TableWriter::open_existing(&path.0).unwrap();
@@ -672,7 +708,8 @@ fn a_crash_mid_write_is_recovered() {
     assert_eq!(w.index_stats().v4_live, 9);
     assert_eq!(r.by_slot(3), None);
     assert_eq!(r.by_slot_upstream(3), None);
-    assert_eq!(r.busy_misses(), 3, "the slot is free now, not busy");
+    assert_eq!(into(|d| r.by_slot_downstream_into(3, d)), None);
+    assert_eq!(r.busy_misses(), 4, "the slot is free now, not busy");
     assert_eq!(r.by_ipv4(v4_of(4)).unwrap().slot, 4);
 }
 
@@ -808,6 +845,7 @@ fn stress_readers_never_see_torn_or_wrong_sessions() {
                 let mut rng = Rng(0x1234_5678 + n as u64);
                 let c = r.counters(n as u32).unwrap();
                 let mut local = [0u64; 3];
+                let mut down = DownstreamSession::EMPTY;
                 let mut i = 0u64;
                 while !stop.load(Ordering::Relaxed) || i < 1000 {
                     i += 1;
@@ -823,7 +861,16 @@ fn stress_readers_never_see_torn_or_wrong_sessions() {
                         assert_eq!(s.slot, slot);
                         assert!(consistent_upstream(&s, BB), "torn by_slot_upstream {s:?}");
                     }
+                    let slot = rng.below(CAP as u64) as u32;
+                    if r.by_slot_downstream_into(slot, &mut down) {
+                        assert_eq!(down.slot, slot);
+                        assert!(consistent_downstream(&down, BB), "torn {down:?}");
+                    }
                     let a = rng.below(ADDRS as u64) as u32;
+                    if r.by_ipv4_downstream_into(v4_of(a), &mut down) {
+                        assert_eq!(down.subscriber_v4, Some(v4_of(a)), "wrong {down:?}");
+                        assert!(consistent_downstream(&down, BB), "torn {down:?}");
+                    }
                     if let Some(s) = r.by_ipv4(v4_of(a)) {
                         assert_eq!(s.subscriber_v4, Some(v4_of(a)), "wrong session {s:?}");
                         assert!(consistent(&s, BB), "torn by_ipv4 snapshot {s:?}");

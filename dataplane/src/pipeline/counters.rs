@@ -3,7 +3,7 @@
 //! [`CounterSink`] at its end; the batch's verdict counts go into the
 //! worker's [`WorkerCounters`] with one [`WorkerCounters::add_batch`].
 
-use l2tpx_table::SessionCounters;
+use l2tpx_table::{DownstreamSession, SessionCounters};
 
 use super::{BatchResult, DropReason, HintOutcome, PuntReason};
 
@@ -83,6 +83,17 @@ pub struct SessionAccumulator {
     spilled_len: usize,
     /// Downstream lookups by [`HintOutcome`], until the batch takes them.
     hints: [u32; HintOutcome::COUNT],
+    /// Downstream's lookup buffer, reused from packet to packet: the
+    /// table reads the session straight into it.
+    down: DownstreamSession,
+}
+
+/// Counts one downstream session lookup in `hints`.
+#[inline(always)]
+pub(super) fn count_hint(hints: &mut [u32; HintOutcome::COUNT], o: HintOutcome) {
+    if let Some(c) = hints.get_mut(o.index()) {
+        *c += 1;
+    }
 }
 
 /// At most one spill per packet of a batch.
@@ -103,15 +114,22 @@ impl SessionAccumulator {
             spilled: [(0, Direction::Up, 0, 0); SPILL_MAX],
             spilled_len: 0,
             hints: [0; HintOutcome::COUNT],
+            down: DownstreamSession::EMPTY,
         }
     }
 
     /// Counts one downstream session lookup.
     #[inline(always)]
     pub fn hint(&mut self, o: HintOutcome) {
-        if let Some(c) = self.hints.get_mut(o.index()) {
-            *c += 1;
-        }
+        count_hint(&mut self.hints, o);
+    }
+
+    /// Downstream's lookup buffer and the lookup counts, borrowed apart.
+    #[inline(always)]
+    pub(super) fn lookup_parts(
+        &mut self,
+    ) -> (&mut DownstreamSession, &mut [u32; HintOutcome::COUNT]) {
+        (&mut self.down, &mut self.hints)
     }
 
     /// The lookups counted since the last call, and zero.

@@ -7,7 +7,7 @@
 use l2tpx_table::{DownstreamSession, SessionLookup, TEMPLATE_MAX};
 use l2tpx_wire::ipv4;
 
-use super::counters::{Direction, SessionAccumulator};
+use super::counters::{count_hint, Direction, SessionAccumulator};
 use super::upstream::decrement_ttl_v4;
 use super::{
     clamp_mss, ipv4_header_sum, put16, DropReason, Frame, HintOutcome, OuterChecksum,
@@ -138,10 +138,10 @@ fn encap<T: SessionLookup>(
             if vihl >> 4 != 4 || ihl < ipv4::HEADER_LEN || total < ihl || total > ip.len() {
                 return Err(drop(D::Malformed));
             }
-            let sess = session_v4(buf, base, [d0, d1, d2, d3], table, acc);
-            let Some(sess) = &sess else {
+            let (sess, hints) = acc.lookup_parts();
+            if !session_v4(buf, base, [d0, d1, d2, d3], table, hints, sess) {
                 return Err(drop(D::UnknownSubscriber));
-            };
+            }
             if ttl <= 1 {
                 return Err(punt(PuntReason::TtlExpired));
             }
@@ -163,7 +163,10 @@ fn encap<T: SessionLookup>(
                 ttl,
                 first_fragment: flags & 0x1fff == 0,
             };
-            rewrite(buf, inner, sess, &lay, table, cfg, acc)
+            let slot = sess.slot;
+            let done = rewrite(buf, inner, sess, &lay, table, cfg)?;
+            acc.count(slot, Direction::Down, inner.len);
+            Ok(done)
         }
         ETHERTYPE_IPV6 => {
             let Some(h) = ip.first_chunk::<40>() else {
@@ -175,10 +178,10 @@ fn encap<T: SessionLookup>(
             }
             let (next, hop) = (h[6], h[7]);
             let dst: &[u8; 16] = h[24..40].try_into().map_err(|_| drop(D::Malformed))?;
-            let sess = session_v6(buf, base, dst, table, acc);
-            let Some(sess) = &sess else {
+            let (sess, hints) = acc.lookup_parts();
+            if !session_v6(buf, base, dst, table, hints, sess) {
                 return Err(drop(D::UnknownSubscriber));
-            };
+            }
             if hop <= 1 {
                 return Err(punt(PuntReason::TtlExpired));
             }
@@ -196,38 +199,40 @@ fn encap<T: SessionLookup>(
                 ttl: hop,
                 first_fragment: true,
             };
-            rewrite(buf, inner, sess, &lay, table, cfg, acc)
+            let slot = sess.slot;
+            let done = rewrite(buf, inner, sess, &lay, table, cfg)?;
+            acc.count(slot, Direction::Down, inner.len);
+            Ok(done)
         }
         _ => Err(drop(D::NotIp)),
     }
 }
 
-/// The session of IPv4 `dst`: the slot `core_steer` left in front of the
-/// packet at `base` if that slot is up with this address (the XDP map may
-/// lag the table by a sync: a withdrawn or reused slot must not take the
-/// traffic), else through the address index.
+/// The session of IPv4 `dst`, read into `out`: the slot `core_steer` left
+/// in front of the packet at `base` if that slot is up with this address
+/// (the XDP map may lag the table by a sync: a withdrawn or reused slot
+/// must not take the traffic), else through the address index. Whether
+/// there is one.
 #[inline(always)]
 fn session_v4<T: SessionLookup>(
     buf: &[u8],
     base: usize,
     dst: [u8; 4],
     table: &T,
-    acc: &mut SessionAccumulator,
-) -> Option<DownstreamSession> {
+    hints: &mut [u32; HintOutcome::COUNT],
+    out: &mut DownstreamSession,
+) -> bool {
     let addr = core::net::Ipv4Addr::from(dst);
-    // One `Option` filled in place on every path: no copies of the
-    // template between the lookup and the rewrite.
     let Some(slot) = Meta::hint_v4(buf, base, dst) else {
-        acc.hint(HintOutcome::Absent);
-        return table.by_ipv4_downstream(addr);
+        count_hint(hints, HintOutcome::Absent);
+        return table.by_ipv4_downstream_into(addr, out);
     };
-    let s = table.by_slot_downstream(slot);
-    if matches!(&s, Some(s) if s.subscriber_v4 == Some(addr)) {
-        acc.hint(HintOutcome::Hit);
-        return s;
+    if table.by_slot_downstream_into(slot, out) && out.subscriber_v4 == Some(addr) {
+        count_hint(hints, HintOutcome::Hit);
+        return true;
     }
-    acc.hint(HintOutcome::Stale);
-    table.by_ipv4_downstream(addr)
+    count_hint(hints, HintOutcome::Stale);
+    table.by_ipv4_downstream_into(addr, out)
 }
 
 /// [`session_v4`] for IPv6: the hinted slot must hold `dst`'s /64.
@@ -237,19 +242,21 @@ fn session_v6<T: SessionLookup>(
     base: usize,
     dst: &[u8; 16],
     table: &T,
-    acc: &mut SessionAccumulator,
-) -> Option<DownstreamSession> {
+    hints: &mut [u32; HintOutcome::COUNT],
+    out: &mut DownstreamSession,
+) -> bool {
     let Some(slot) = Meta::hint_v6(buf, base, dst) else {
-        acc.hint(HintOutcome::Absent);
-        return table.by_ipv6_downstream(dst);
+        count_hint(hints, HintOutcome::Absent);
+        return table.by_ipv6_downstream_into(dst, out);
     };
-    let s = table.by_slot_downstream(slot);
-    if matches!(&s, Some(s) if s.subscriber_v6_prefix.is_some_and(|p| p[..] == dst[..8])) {
-        acc.hint(HintOutcome::Hit);
-        return s;
+    if table.by_slot_downstream_into(slot, out)
+        && out.subscriber_v6_prefix.is_some_and(|p| p[..] == dst[..8])
+    {
+        count_hint(hints, HintOutcome::Hit);
+        return true;
     }
-    acc.hint(HintOutcome::Stale);
-    table.by_ipv6_downstream(dst)
+    count_hint(hints, HintOutcome::Stale);
+    table.by_ipv6_downstream_into(dst, out)
 }
 
 /// TTL, MSS, then the template in front: the packet passed every check.
@@ -261,7 +268,6 @@ fn rewrite<T: SessionLookup>(
     lay: &Layout,
     table: &T,
     cfg: &PipelineConfig,
-    acc: &mut SessionAccumulator,
 ) -> Result<(usize, usize), Verdict> {
     let start = inner
         .start
@@ -302,7 +308,6 @@ fn rewrite<T: SessionLookup>(
         cfg.outer_checksum,
         || table.next_ns(sess.slot),
     );
-    acc.count(sess.slot, Direction::Down, inner.len);
     Ok((start, lay.len + inner.len))
 }
 

@@ -115,6 +115,17 @@ impl MockTable {
     }
 
     #[inline]
+    fn up_downstream_into(&self, i: Option<&usize>, out: &mut DownstreamSession) -> bool {
+        match i.and_then(|&i| self.sessions.get(i)) {
+            Some((s, true)) => {
+                *out = DownstreamSession::from(s);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    #[inline]
     fn up_downstream(&self, i: Option<&usize>) -> Option<DownstreamSession> {
         match self.sessions.get(*i?) {
             Some((s, true)) => Some(DownstreamSession::from(s)),
@@ -158,6 +169,21 @@ impl SessionLookup for MockTable {
     fn by_ipv6_downstream(&self, dst: &[u8; 16]) -> Option<DownstreamSession> {
         let p: [u8; 8] = dst[..8].try_into().ok()?;
         self.up_downstream(self.v6.get(&p))
+    }
+    #[inline(never)]
+    fn by_slot_downstream_into(&self, slot: u32, out: &mut DownstreamSession) -> bool {
+        self.up_downstream_into(self.slots.get(&slot), out)
+    }
+    #[inline(never)]
+    fn by_ipv4_downstream_into(&self, dst: Ipv4Addr, out: &mut DownstreamSession) -> bool {
+        self.up_downstream_into(self.v4.get(&dst), out)
+    }
+    #[inline(never)]
+    fn by_ipv6_downstream_into(&self, dst: &[u8; 16], out: &mut DownstreamSession) -> bool {
+        let Some(p) = dst.first_chunk::<8>() else {
+            return false;
+        };
+        self.up_downstream_into(self.v6.get(p), out)
     }
     #[inline(never)]
     fn next_ns(&self, slot: u32) -> u16 {

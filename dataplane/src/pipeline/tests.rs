@@ -1800,3 +1800,36 @@ fn length_checksum_is_rfc_1624_eqn_3() {
         }
     }
 }
+
+#[test]
+fn mock_downstream_into_agrees_with_the_snapshots() {
+    use l2tpx_table::DownstreamSession;
+    let (fx, mut t) = fixtures();
+    let into = |f: &dyn Fn(&mut DownstreamSession) -> bool| {
+        let mut d = DownstreamSession::EMPTY;
+        f(&mut d).then_some(d)
+    };
+    let s = fx.plain.session(BANK_BITS);
+    t.set_up(fx.down.session(BANK_BITS).slot, false);
+    for spec in [&fx.plain, &fx.v4_only, &fx.down, &fx.vlan] {
+        let slot = spec.session(BANK_BITS).slot;
+        let v4 = sub_v4(spec);
+        let v6 = spec.v6_addr();
+        assert_eq!(
+            into(&|d| t.by_slot_downstream_into(slot, d)),
+            t.by_slot_downstream(slot)
+        );
+        assert_eq!(
+            into(&|d| t.by_ipv4_downstream_into(v4, d)),
+            t.by_ipv4_downstream(v4)
+        );
+        assert_eq!(
+            into(&|d| t.by_ipv6_downstream_into(&v6, d)),
+            t.by_ipv6_downstream(&v6)
+        );
+    }
+    assert!(into(&|d| t.by_slot_downstream_into(s.slot, d)).is_some());
+    assert!(into(&|d| t.by_slot_downstream_into(u32::MAX, d)).is_none());
+    let down = fx.down.session(BANK_BITS).slot;
+    assert!(into(&|d| t.by_slot_downstream_into(down, d)).is_none());
+}
