@@ -456,9 +456,12 @@ where
     let frames = frames.get_mut(..n).unwrap_or_default();
     match frames.first().map(|f| f.from) {
         Some(side) if frames.iter().all(|f| f.from == side) => match side {
-            Side::Access => run(frames, out, ahead, Some(side), |f, acc| {
-                upstream::process(f, table, cfg, acc)
-            }),
+            Side::Access => {
+                let macs = upstream::core_macs(cfg);
+                run(frames, out, ahead, Some(side), |f, acc| {
+                    upstream::process(f, table, cfg, &macs, acc)
+                })
+            }
             Side::Core => run(frames, out, ahead, Some(side), |f, acc| {
                 downstream::process(f, table, cfg, acc)
             }),
@@ -527,7 +530,7 @@ pub fn process_frame<T: SessionLookup>(
     acc: &mut SessionAccumulator,
 ) -> Verdict {
     match frame.from {
-        Side::Access => upstream::process(frame, table, cfg, acc),
+        Side::Access => upstream::process(frame, table, cfg, &upstream::core_macs(cfg), acc),
         Side::Core => downstream::process(frame, table, cfg, acc),
     }
 }

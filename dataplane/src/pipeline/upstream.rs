@@ -20,14 +20,29 @@ const IPPROTO_TCP: u8 = 6;
 
 use DropReason as D;
 
+/// The core Ethernet header's addresses (the next hop's, then ours), put
+/// together once per batch so that each frame copies 12 bytes in two
+/// moves.
+pub(super) type CoreMacs = [u8; 12];
+
+/// [`CoreMacs`] of `cfg`.
+#[inline]
+pub(super) fn core_macs(cfg: &PipelineConfig) -> CoreMacs {
+    let mut m = [0u8; 12];
+    m[..6].copy_from_slice(&cfg.core_gateway_mac);
+    m[6..].copy_from_slice(&cfg.core_mac);
+    m
+}
+
 #[inline]
 pub(super) fn process<T: SessionLookup>(
     frame: &mut Frame<'_>,
     table: &T,
     cfg: &PipelineConfig,
+    macs: &CoreMacs,
     acc: &mut SessionAccumulator,
 ) -> Verdict {
-    match decap(frame, table, cfg, acc) {
+    match decap(frame, table, cfg, macs, acc) {
         Ok(v) => v,
         Err(v) => v,
     }
@@ -50,6 +65,7 @@ fn decap<T: SessionLookup>(
     frame: &mut Frame<'_>,
     table: &T,
     cfg: &PipelineConfig,
+    macs: &CoreMacs,
     acc: &mut SessionAccumulator,
 ) -> Result<Verdict, Verdict> {
     let base = frame.offset;
@@ -75,9 +91,9 @@ fn decap<T: SessionLookup>(
     // of the code below with its offsets constant: fewer bounds checks and
     // registers. Same code, so the same verdict for every input.
     let (eth_start, len) = if l3 == ETH_LEN && pkt.get(ETH_LEN) == Some(&0x45) {
-        from_ip(pkt, ETH_LEN, table, cfg, acc)?
+        from_ip(pkt, ETH_LEN, table, cfg, macs, acc)?
     } else {
-        from_ip(pkt, l3, table, cfg, acc)?
+        from_ip(pkt, l3, table, cfg, macs, acc)?
     };
     frame.offset = base + eth_start;
     frame.len = len;
@@ -92,6 +108,7 @@ fn from_ip<T: SessionLookup>(
     l3: usize,
     table: &T,
     cfg: &PipelineConfig,
+    macs: &CoreMacs,
     acc: &mut SessionAccumulator,
 ) -> Result<(usize, usize), Verdict> {
     // Outer IPv4.
@@ -226,8 +243,10 @@ fn from_ip<T: SessionLookup>(
     let eth_start = inner_start.checked_sub(ETH_LEN).ok_or(drop(D::Malformed))?;
     let eth = pkt
         .get_mut(eth_start..inner_start)
+        .and_then(|e| e.first_chunk_mut::<ETH_LEN>())
         .ok_or(drop(D::Malformed))?;
-    write_eth(eth, &cfg.core_gateway_mac, &cfg.core_mac, ethertype);
+    eth[..12].copy_from_slice(macs);
+    eth[12..].copy_from_slice(&ethertype.to_be_bytes());
     acc.count(slot, Direction::Up, inner_len);
     Ok((eth_start, ETH_LEN + inner_len))
 }
@@ -243,19 +262,6 @@ fn parse_data_header(l2tp: &[u8]) -> Result<DataHeader, Verdict> {
         }
         Err(Error::WrongVersion(_)) => Err(drop(D::NotL2tp)),
         Err(_) => Err(drop(D::Malformed)),
-    }
-}
-
-#[inline(always)]
-pub(super) fn write_eth(eth: &mut [u8], dst: &[u8; 6], src: &[u8; 6], ethertype: u16) {
-    if let Some((d, rest)) = eth.split_first_chunk_mut::<6>() {
-        *d = *dst;
-        if let Some((s, rest)) = rest.split_first_chunk_mut::<6>() {
-            *s = *src;
-            if let Some((t, _)) = rest.split_first_chunk_mut::<2>() {
-                *t = ethertype.to_be_bytes();
-            }
-        }
     }
 }
 
