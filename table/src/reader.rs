@@ -211,33 +211,27 @@ impl TableReader {
         }
     }
 
-    /// The session the IPv4 index holds for `dst`, read by `read`, whose
-    /// subscriber address (`v4`) is `dst`.
+    /// Offers each slot the IPv4 index holds for `dst` to `check` until
+    /// one returns `Some` (`check` reads the slot and compares its
+    /// subscriber address with `dst`).
     #[inline(always)]
-    fn find_v4<S>(
-        &self,
-        dst: Ipv4Addr,
-        read: impl Fn(u32) -> Option<S>,
-        v4: impl Fn(&S) -> Option<Ipv4Addr>,
-    ) -> Option<S> {
+    fn find_v4<S>(&self, dst: Ipv4Addr, check: impl FnMut(u32) -> Option<S>) -> Option<S> {
         // Acquire: the copy the writer switched to is fully built.
         let idx = self
             .map
             .v4_index(self.map.header().v4_active.load(Ordering::Acquire));
         let key = u32::from(dst);
         let home = abi::v4_home(key, idx.len().trailing_zeros());
-        index::lookup(idx, home, key, |slot| {
-            read(slot).filter(|s| v4(s) == Some(dst))
-        })
+        index::lookup(idx, home, key, check)
     }
 
-    /// [`TableReader::find_v4`] for the /64 of `dst`.
+    /// [`TableReader::find_v4`] for the /64 of `dst`, which `check` is
+    /// given with each slot.
     #[inline(always)]
     fn find_v6<S>(
         &self,
         dst: &[u8; 16],
-        read: impl Fn(u32) -> Option<S>,
-        v6: impl Fn(&S) -> Option<[u8; 8]>,
+        mut check: impl FnMut(u32, [u8; 8]) -> Option<S>,
     ) -> Option<S> {
         let idx = self
             .map
@@ -247,7 +241,7 @@ impl TableReader {
         let k = u64::from_be_bytes(prefix);
         let home = abi::v6_home(k, idx.len().trailing_zeros());
         index::lookup(idx, home, abi::v6_fingerprint(k), |slot| {
-            read(slot).filter(|s| v6(s) == Some(prefix))
+            check(slot, prefix)
         })
     }
 
@@ -277,12 +271,18 @@ impl SessionLookup for TableReader {
 
     #[inline]
     fn by_ipv4(&self, dst: Ipv4Addr) -> Option<Session> {
-        self.find_v4(dst, |slot| self.read_slot(slot), |s| s.subscriber_v4)
+        self.find_v4(dst, |slot| {
+            self.read_slot(slot)
+                .filter(|s| s.subscriber_v4 == Some(dst))
+        })
     }
 
     #[inline]
     fn by_ipv6(&self, dst: &[u8; 16]) -> Option<Session> {
-        self.find_v6(dst, |slot| self.read_slot(slot), |s| s.subscriber_v6_prefix)
+        self.find_v6(dst, |slot, p| {
+            self.read_slot(slot)
+                .filter(|s| s.subscriber_v6_prefix == Some(p))
+        })
     }
 
     #[inline]
@@ -297,12 +297,7 @@ impl SessionLookup for TableReader {
 
     #[inline]
     fn by_ipv4_downstream_into(&self, dst: Ipv4Addr, out: &mut DownstreamSession) -> bool {
-        let idx = self
-            .map
-            .v4_index(self.map.header().v4_active.load(Ordering::Acquire));
-        let key = u32::from(dst);
-        let home = abi::v4_home(key, idx.len().trailing_zeros());
-        index::lookup(idx, home, key, |slot| {
+        self.find_v4(dst, |slot| {
             (self.read_down_into(slot, out) && out.subscriber_v4 == Some(dst)).then_some(())
         })
         .is_some()
@@ -310,28 +305,26 @@ impl SessionLookup for TableReader {
 
     #[inline]
     fn by_ipv6_downstream_into(&self, dst: &[u8; 16], out: &mut DownstreamSession) -> bool {
-        let idx = self
-            .map
-            .v6_index(self.map.header().v6_active.load(Ordering::Acquire));
-        let mut prefix = [0u8; 8];
-        prefix.copy_from_slice(&dst[..8]);
-        let k = u64::from_be_bytes(prefix);
-        let home = abi::v6_home(k, idx.len().trailing_zeros());
-        index::lookup(idx, home, abi::v6_fingerprint(k), |slot| {
-            (self.read_down_into(slot, out) && out.subscriber_v6_prefix == Some(prefix))
-                .then_some(())
+        self.find_v6(dst, |slot, p| {
+            (self.read_down_into(slot, out) && out.subscriber_v6_prefix == Some(p)).then_some(())
         })
         .is_some()
     }
 
     #[inline]
     fn by_ipv4_downstream(&self, dst: Ipv4Addr) -> Option<DownstreamSession> {
-        self.find_v4(dst, |slot| self.read_down(slot), |s| s.subscriber_v4)
+        self.find_v4(dst, |slot| {
+            self.read_down(slot)
+                .filter(|s| s.subscriber_v4 == Some(dst))
+        })
     }
 
     #[inline]
     fn by_ipv6_downstream(&self, dst: &[u8; 16]) -> Option<DownstreamSession> {
-        self.find_v6(dst, |slot| self.read_down(slot), |s| s.subscriber_v6_prefix)
+        self.find_v6(dst, |slot, p| {
+            self.read_down(slot)
+                .filter(|s| s.subscriber_v6_prefix == Some(p))
+        })
     }
 
     #[inline]
