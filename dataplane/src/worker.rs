@@ -451,7 +451,9 @@ pub struct TableLookahead<'a> {
 }
 
 impl<'a> TableLookahead<'a> {
-    /// Warms `table`'s slots and, if given, `row`'s counters.
+    /// Warms `table`'s slots and, if given, `row`'s counters. `row` is
+    /// `table`'s (`table.counters(w)`): with it, a slot and its counters
+    /// are located together through the row's mapping.
     #[inline]
     pub fn new(table: &'a TableReader, row: Option<l2tpx_table::WorkerCounters<'a>>) -> Self {
         TableLookahead {
@@ -461,18 +463,22 @@ impl<'a> TableLookahead<'a> {
         }
     }
 
-    #[inline(always)]
-    fn counters(&self, slot: u32) {
-        if let Some(r) = &self.row {
-            r.prefetch(slot);
-        }
-    }
-
     /// A downstream slot (both lines) and its counters.
     #[inline(always)]
     fn slot(&self, slot: u32) {
-        self.table.prefetch_slot(slot);
-        self.counters(slot);
+        match &self.row {
+            Some(r) => r.prefetch_with_slot(slot, true),
+            None => self.table.prefetch_slot(slot),
+        }
+    }
+
+    /// An upstream slot (its first line) and its counters.
+    #[inline(always)]
+    fn slot_header(&self, slot: u32) {
+        match &self.row {
+            Some(r) => r.prefetch_with_slot(slot, false),
+            None => self.table.prefetch_slot_header(slot),
+        }
     }
 }
 
@@ -487,9 +493,7 @@ impl Lookahead for TableLookahead<'_> {
         match (from, eth_l3(p)) {
             (Side::Access, Some((l3, 0x0800))) => {
                 if let Some((t, s)) = l2tp_ids(p, l3) {
-                    let slot = l2tpx_table::slot_index(t, s, self.bank_bits);
-                    self.table.prefetch_slot_header(slot);
-                    self.counters(slot);
+                    self.slot_header(l2tpx_table::slot_index(t, s, self.bank_bits));
                 }
             }
             (Side::Core, Some((l3, 0x0800))) => {

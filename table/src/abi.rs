@@ -531,6 +531,17 @@ impl Blocks {
         self.block(slot) * self.slot_gap + slot as u64 * SLOT_BYTES as u64
     }
 
+    /// [`Blocks::slot_offset`] and [`Blocks::counter_from`] of `slot` at
+    /// once: its block is found once.
+    #[inline(always)]
+    pub const fn slot_and_counter_from(&self, base: u64, slot: u32) -> (u64, u64) {
+        let b = self.block(slot);
+        (
+            b * self.slot_gap + slot as u64 * SLOT_BYTES as u64,
+            b * self.counter_gap + slot as u64 * COUNTER_BYTES as u64 + base,
+        )
+    }
+
     /// Bytes from a block's start to worker `worker`'s counter run.
     #[inline(always)]
     pub const fn counters_base(&self, worker: u32) -> u64 {

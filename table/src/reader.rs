@@ -402,6 +402,21 @@ impl WorkerCounters<'_> {
         }
     }
 
+    /// Prefetch hint for a coming read of `slot` and this worker's
+    /// counters for it, the slot's block found once: the slot's first line
+    /// ([`SessionLookup::by_slot_upstream`]), or with `whole` both of its
+    /// lines (a downstream read).
+    #[inline]
+    pub fn prefetch_with_slot(&self, slot: u32, whole: bool) {
+        if let Some((s, c)) = self.map.slot_and_counter(self.base, slot) {
+            prefetch(&s.seq);
+            if whole {
+                prefetch(&s.template[0]);
+            }
+            prefetch(c);
+        }
+    }
+
     /// Counts `n` drops for `reason` (< [`DROP_REASONS`]; others ignored).
     #[inline]
     pub fn add_drop(&self, reason: usize, n: u64) {

@@ -372,6 +372,20 @@ impl Mapping {
         (i < l.capacity).then(|| self.in_blocks(l.blocks.counter_from(base.0, i)))
     }
 
+    /// [`Mapping::slot`] and [`Mapping::counter_at`] of slot `i` at once.
+    #[inline]
+    pub(crate) fn slot_and_counter(
+        &self,
+        base: CountersBase,
+        i: u32,
+    ) -> Option<(&Slot, &SlotCounters)> {
+        let l = &self.layout;
+        (i < l.capacity).then(|| {
+            let (s, c) = l.blocks.slot_and_counter_from(base.0, i);
+            (self.in_blocks(s), self.in_blocks(c))
+        })
+    }
+
     /// Worker `w`'s [`CountersBase`], if in range.
     pub(crate) fn counters_base(&self, w: u32) -> Option<CountersBase> {
         (w < self.layout.workers).then(|| CountersBase(self.layout.blocks.counters_base(w)))

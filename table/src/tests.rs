@@ -240,6 +240,8 @@ fn slot_blocks_keep_slot_and_counters_in_one_page() {
             ws.dedup();
             for w in ws {
                 let co = b.counter_offset(w, slot);
+                let both = b.slot_and_counter_from(b.counters_base(w), slot);
+                assert_eq!(both, (so, co), "{workers} {w} {slot}");
                 let run = u64::from(b.slots) * 128 + u64::from(w * b.run);
                 assert_eq!(co, blk * u64::from(b.bytes) + run + u64::from(k) * 32);
                 assert_eq!(co % 32, 0);
