@@ -855,28 +855,17 @@ impl Slot {
         })
     }
 
-    /// One seqlock read attempt of what encapsulation needs: no peer
-    /// fields, the template copied once.
+    /// One seqlock read attempt of what encapsulation needs (no peer
+    /// fields), as a snapshot: [`Slot::try_read_downstream_into`] into a
+    /// fresh one.
     #[inline(always)]
     pub fn try_read_downstream(&self, index: u32) -> SlotRead<crate::DownstreamSession> {
-        self.try_read_as(|fl| {
-            let r = Ordering::Relaxed;
-            let (v4, v6) = (self.subscriber_v4.load(r), self.subscriber_v6.load(r));
-            let mut template = [0u8; TEMPLATE_MAX];
-            for (chunk, word) in template.chunks_exact_mut(8).zip(&self.template) {
-                chunk.copy_from_slice(&word.load(r).to_ne_bytes());
-            }
-            crate::DownstreamSession {
-                slot: index,
-                subscriber_v4: (fl & flags::HAS_V4 != 0).then_some(v4_from_wire(v4)),
-                subscriber_v6_prefix: (fl & flags::HAS_V6 != 0).then_some(v6.to_ne_bytes()),
-                mtu: self.mtu.load(r),
-                mss_clamp: self.mss_clamp.load(r),
-                template_len: self.template_len.load(r),
-                l2tp_offset: self.l2tp_offset.load(r),
-                template,
-            }
-        })
+        let mut out = crate::DownstreamSession::EMPTY;
+        match self.try_read_downstream_into(index, &mut out) {
+            SlotRead::Up(()) => SlotRead::Up(out),
+            SlotRead::Free => SlotRead::Free,
+            SlotRead::Busy => SlotRead::Busy,
+        }
     }
 
     /// [`Slot::try_read_downstream`] straight into `out` (unspecified
