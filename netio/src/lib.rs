@@ -146,21 +146,13 @@ impl RecvBatch {
                 // which fits in and is aligned like sockaddr_storage.
                 let s =
                     unsafe { &*(a as *const libc::sockaddr_storage).cast::<libc::sockaddr_in>() };
-                Some(SocketAddr::V4(SocketAddrV4::new(
-                    Ipv4Addr::from(u32::from_be(s.sin_addr.s_addr)),
-                    u16::from_be(s.sin_port),
-                )))
+                Some(from_sockaddr_in(s))
             }
             libc::AF_INET6 => {
                 // SAFETY: as above, for sockaddr_in6 (family AF_INET6).
                 let s =
                     unsafe { &*(a as *const libc::sockaddr_storage).cast::<libc::sockaddr_in6>() };
-                Some(SocketAddr::V6(SocketAddrV6::new(
-                    Ipv6Addr::from(s.sin6_addr.s6_addr),
-                    u16::from_be(s.sin6_port),
-                    u32::from_be(s.sin6_flowinfo),
-                    s.sin6_scope_id,
-                )))
+                Some(from_sockaddr_in6(s))
             }
             _ => None,
         }
@@ -172,6 +164,22 @@ impl Default for RecvBatch {
     fn default() -> Self {
         RecvBatch::new(0, 0)
     }
+}
+
+fn from_sockaddr_in(s: &libc::sockaddr_in) -> SocketAddr {
+    SocketAddr::V4(SocketAddrV4::new(
+        Ipv4Addr::from(u32::from_be(s.sin_addr.s_addr)),
+        u16::from_be(s.sin_port),
+    ))
+}
+
+fn from_sockaddr_in6(s: &libc::sockaddr_in6) -> SocketAddr {
+    SocketAddr::V6(SocketAddrV6::new(
+        Ipv6Addr::from(s.sin6_addr.s6_addr),
+        u16::from_be(s.sin6_port),
+        u32::from_be(s.sin6_flowinfo),
+        s.sin6_scope_id,
+    ))
 }
 
 /// Where one queued datagram goes.
@@ -210,16 +218,8 @@ impl Dst {
     fn addr(&self) -> Option<SocketAddr> {
         match self {
             Dst::Connected => None,
-            Dst::V4(s) => Some(SocketAddr::V4(SocketAddrV4::new(
-                Ipv4Addr::from(u32::from_be(s.sin_addr.s_addr)),
-                u16::from_be(s.sin_port),
-            ))),
-            Dst::V6(s) => Some(SocketAddr::V6(SocketAddrV6::new(
-                Ipv6Addr::from(s.sin6_addr.s6_addr),
-                u16::from_be(s.sin6_port),
-                u32::from_be(s.sin6_flowinfo),
-                s.sin6_scope_id,
-            ))),
+            Dst::V4(s) => Some(from_sockaddr_in(s)),
+            Dst::V6(s) => Some(from_sockaddr_in6(s)),
         }
     }
 
