@@ -21,7 +21,7 @@ use l2tpx_dataplane::ebpf::bench_object;
 use l2tpx_dataplane::xsk::{BindMode, Desc, RingSizes, Umem, XskSocket};
 
 use crate::clock;
-use crate::traffic::{OnDatagram, TestIo};
+use crate::traffic::{write_ipv4_udp_headers, OnDatagram, TestIo};
 
 /// Ethernet + IPv4 (no options) + UDP.
 pub const HEADERS: usize = 14 + 20 + 8;
@@ -56,24 +56,7 @@ pub fn write_eth_ipv4_udp(
     h[0..6].copy_from_slice(&dst_mac);
     h[6..12].copy_from_slice(&src_mac);
     h[12..14].copy_from_slice(&0x0800u16.to_be_bytes());
-    let ip = &mut h[14..];
-    ip[0] = 0x45;
-    ip[1] = 0;
-    ip[2..4].copy_from_slice(&(ip_len as u16).to_be_bytes());
-    ip[4..6].copy_from_slice(&ident.to_be_bytes());
-    ip[6..8].fill(0);
-    ip[8] = 64;
-    ip[9] = 17;
-    ip[10..12].fill(0);
-    ip[12..16].copy_from_slice(&src.ip().octets());
-    ip[16..20].copy_from_slice(&dst.ip().octets());
-    let csum = !l2tpx_wire::checksum::data(&ip[..20]);
-    ip[10..12].copy_from_slice(&csum.to_be_bytes());
-    let udp = &mut ip[20..28];
-    udp[0..2].copy_from_slice(&src.port().to_be_bytes());
-    udp[2..4].copy_from_slice(&dst.port().to_be_bytes());
-    udp[4..6].copy_from_slice(&((8 + payload_len) as u16).to_be_bytes());
-    udp[6..8].fill(0);
+    write_ipv4_udp_headers(&mut h[14..], src, dst, ip_len, ident);
     14 + ip_len
 }
 

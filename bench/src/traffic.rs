@@ -141,20 +141,39 @@ pub fn write_ipv4_udp(
 ) -> usize {
     let b = &mut buf[..ip_len];
     b.fill(0);
-    b[0] = 0x45;
-    b[2..4].copy_from_slice(&(ip_len as u16).to_be_bytes());
-    b[4..6].copy_from_slice(&(seq as u16).to_be_bytes());
-    b[8] = 64;
-    b[9] = 17;
-    b[12..16].copy_from_slice(&src.ip().octets());
-    b[16..20].copy_from_slice(&dst.ip().octets());
-    let csum = l2tpx_wire::checksum::data(&b[..20]);
-    b[10..12].copy_from_slice(&(!csum).to_be_bytes());
-    b[20..22].copy_from_slice(&src.port().to_be_bytes());
-    b[22..24].copy_from_slice(&dst.port().to_be_bytes());
-    b[24..26].copy_from_slice(&((ip_len - 20) as u16).to_be_bytes());
+    write_ipv4_udp_headers(b, src, dst, ip_len, seq as u16);
     write_payload(&mut b[28..], stream, seq, ts);
     ip_len
+}
+
+/// Writes the 28 bytes of IPv4 (no options, TTL 64, Identification
+/// `ident`, no fragmentation flags, a valid header checksum) and UDP
+/// (checksum 0, RFC 768: none) headers of an `ip_len`-byte packet into
+/// `h[..28]`.
+pub fn write_ipv4_udp_headers(
+    h: &mut [u8],
+    src: SocketAddrV4,
+    dst: SocketAddrV4,
+    ip_len: usize,
+    ident: u16,
+) {
+    let h = &mut h[..28];
+    h[0] = 0x45;
+    h[1] = 0;
+    h[2..4].copy_from_slice(&(ip_len as u16).to_be_bytes());
+    h[4..6].copy_from_slice(&ident.to_be_bytes());
+    h[6..8].fill(0);
+    h[8] = 64;
+    h[9] = 17;
+    h[10..12].fill(0);
+    h[12..16].copy_from_slice(&src.ip().octets());
+    h[16..20].copy_from_slice(&dst.ip().octets());
+    let csum = l2tpx_wire::checksum::data(&h[..20]);
+    h[10..12].copy_from_slice(&(!csum).to_be_bytes());
+    h[20..22].copy_from_slice(&src.port().to_be_bytes());
+    h[22..24].copy_from_slice(&dst.port().to_be_bytes());
+    h[24..26].copy_from_slice(&((ip_len - 20) as u16).to_be_bytes());
+    h[26..28].fill(0);
 }
 
 /// Writes the 12 bytes in front of an upstream test packet: the L2TP data
