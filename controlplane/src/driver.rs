@@ -495,33 +495,42 @@ impl<T: TableSink, N: NeighbourSource> Driver<T, N> {
     /// Waits up to `wait` for any socket to be readable (poll(2)), then
     /// reads up to `batch` datagrams from each readable one.
     fn receive(&mut self, wait: Duration) -> io::Result<()> {
-        let ready = {
-            let mut fds = vec![PollFd::new(&self.socket, PollFlags::IN)];
-            let mut which = vec![Sock::L2tp];
-            if let Some(s) = &self.radius_socket {
-                fds.push(PollFd::new(s, PollFlags::IN));
-                which.push(Sock::Radius);
-            }
-            if let Some(s) = &self.dae_socket {
-                fds.push(PollFd::new(s, PollFlags::IN));
-                which.push(Sock::Dae);
+        // At most three sockets: arrays, not a Vec per loop turn.
+        let mut ready = [None; 3];
+        {
+            let socks = [
+                Some((&self.socket, Sock::L2tp)),
+                self.radius_socket.as_ref().map(|s| (s, Sock::Radius)),
+                self.dae_socket.as_ref().map(|s| (s, Sock::Dae)),
+            ];
+            let mut which = [Sock::L2tp; 3];
+            let mut fds = [
+                PollFd::new(&self.socket, PollFlags::IN),
+                PollFd::new(&self.socket, PollFlags::IN),
+                PollFd::new(&self.socket, PollFlags::IN),
+            ];
+            let mut n = 0;
+            for (s, w) in socks.into_iter().flatten() {
+                fds[n] = PollFd::new(s, PollFlags::IN);
+                which[n] = w;
+                n += 1;
             }
             let ts = Timespec {
                 tv_sec: wait.as_secs() as i64,
                 tv_nsec: wait.subsec_nanos().into(),
             };
-            match rustix::event::poll(&mut fds, Some(&ts)) {
+            match rustix::event::poll(&mut fds[..n], Some(&ts)) {
                 Ok(_) => {}
                 Err(rustix::io::Errno::INTR) => return Ok(()),
                 Err(e) => return Err(e.into()),
             }
-            fds.iter()
-                .zip(which)
-                .filter(|(f, _)| !f.revents().is_empty())
-                .map(|(_, w)| w)
-                .collect::<Vec<_>>()
-        };
-        for w in ready {
+            for ((f, w), r) in fds[..n].iter().zip(which).zip(&mut ready) {
+                if !f.revents().is_empty() {
+                    *r = Some(w);
+                }
+            }
+        }
+        for w in ready.into_iter().flatten() {
             self.recv_batch(w)?;
         }
         Ok(())
