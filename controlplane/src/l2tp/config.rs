@@ -113,13 +113,15 @@ impl Default for Config {
             secrets: Secrets::default(),
             hide_avps: false,
             hello_interval: Duration::from_secs(60),
-            // Acknowledge within the poll-loop iteration: an LNS seldom has
-            // a message to piggyback an ack on (nothing answers an ICCN or a
-            // HELLO), and a LAC with a full window waits for it before its
-            // next ICRQ. At 100 ms, 1,000 setups ran at half the rate with a
-            // 108 ms p99 (docs/benchmarks.md).
+            // Short: nothing answers an ICCN or a HELLO, so the ack rides
+            // on the tunnel's next ICRP only while calls keep coming (about
+            // one per millisecond per tunnel in a setup storm), and a LAC
+            // whose slow-start window is full waits for it. 2 ms cut the
+            // ZLBs of a 40,000-session storm by 88%; 10 ms by all, but
+            // added 5-7 ms to the p99 setup latency of a 1,000-session
+            // burst; 100 ms halved its rate (docs/benchmarks.md).
             reliable: ReliableConfig {
-                ack_delay: Duration::ZERO,
+                ack_delay: Duration::from_millis(2),
                 ..ReliableConfig::default()
             },
             stop_linger: Duration::from_secs(31),

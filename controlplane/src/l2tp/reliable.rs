@@ -48,7 +48,11 @@
 //!   delay, and it is long enough for the engine to answer a request with a
 //!   piggybacked acknowledgement (Appendix B.1 notes that alternative). It is
 //!   not flow control, which §5.8 forbids ("MUST NOT withhold
-//!   acknowledgment").
+//!   acknowledgment"). Once half our advertised window
+//!   ([`ReliableConfig::our_rws`]) has arrived unacknowledged, the
+//!   acknowledgement is due at once, so a peer that sends a burst with
+//!   nothing to answer it (CDNs, ICCNs) never waits on the delay with a full
+//!   window (TCP acknowledges every second segment for the same reason).
 //! * **Retransmission**: one timer covers the oldest unacknowledged message
 //!   (TCP style). It starts at [`ReliableConfig::initial_rto`] (1 s, §5.8) and
 //!   doubles on each expiry up to [`ReliableConfig::max_rto`] (8 s; §5.8: the
@@ -256,6 +260,9 @@ pub struct Reliable<M> {
     held: VecDeque<Option<M>>,
     /// An acknowledgement is owed, due by this time.
     ack_deadline: Option<Instant>,
+    /// Non-ZLB messages received since our last transmission (which
+    /// carried `Nr`).
+    unacked: u16,
 
     failed: bool,
     counters: Counters,
@@ -283,6 +290,7 @@ impl<M> Reliable<M> {
             rcv_nxt: 0,
             held: VecDeque::new(),
             ack_deadline: None,
+            unacked: 0,
             failed: false,
             counters: Counters::default(),
             resync: None,
@@ -403,7 +411,12 @@ impl<M> Reliable<M> {
         // Whatever happens to it, a message gets acknowledged: in-order ones so
         // the peer can advance, duplicates because §5.8 says MUST, and the rest
         // so the peer learns our Nr.
-        let due = now + self.config.ack_delay;
+        self.unacked = self.unacked.saturating_add(1);
+        let due = if self.unacked >= self.ack_every() {
+            now
+        } else {
+            now + self.config.ack_delay
+        };
         self.ack_deadline = Some(self.ack_deadline.map_or(due, |d| d.min(due)));
 
         if seq_le(ns, self.rcv_nxt.wrapping_sub(1)) {
@@ -495,6 +508,7 @@ impl<M> Reliable<M> {
             .position(|slot| slot.needs_tx)
         {
             self.ack_deadline = None;
+            self.unacked = 0;
             self.rto_deadline.get_or_insert(now + self.rto);
             self.counters.retransmits += 1;
             let slot = &mut self.inflight[i];
@@ -512,6 +526,7 @@ impl<M> Reliable<M> {
                 let ns = self.next_ns;
                 self.next_ns = self.next_ns.wrapping_add(1);
                 self.ack_deadline = None;
+                self.unacked = 0;
                 self.rto_deadline.get_or_insert(now + self.rto);
                 self.counters.sent += 1;
                 self.inflight.push_back(InFlight {
@@ -531,6 +546,7 @@ impl<M> Reliable<M> {
         match self.ack_deadline {
             Some(due) if due <= now => {
                 self.ack_deadline = None;
+                self.unacked = 0;
                 self.counters.zlb_sent += 1;
                 Some(Transmit {
                     ns: self.next_ns,
@@ -577,6 +593,12 @@ impl<M> Reliable<M> {
         self.rto_deadline = Some(now + self.rto);
     }
 
+    /// How many unacknowledged messages make the acknowledgement due at
+    /// once: half our window (at least 1).
+    fn ack_every(&self) -> u16 {
+        (self.config.our_rws / 2).max(1)
+    }
+
     /// Drops every message not yet acknowledged: the queued (unsent) ones
     /// and the in-flight ones, which are never retransmitted. Receiving and
     /// acknowledging go on (§5.7: the receiver of a StopCCN must still ACK
@@ -615,6 +637,7 @@ impl<M> Reliable<M> {
         self.held.clear();
         self.rto_deadline = None;
         self.ack_deadline = None;
+        self.unacked = 0;
     }
 
     /// When [`Reliable::handle_timeout`] (retransmission) or
@@ -1016,6 +1039,68 @@ mod tests {
         // The ZLB takes no sequence slot.
         assert_eq!(b.next_ns(), 0);
         assert_eq!(b.counters().zlb_sent, 1);
+    }
+
+    /// A burst with nothing to answer it: the fourth message of an 8-wide
+    /// window makes the ZLB due at once, and the count starts over.
+    #[test]
+    fn half_our_window_unacknowledged_acks_at_once() {
+        let t = t0();
+        let cfg = ReliableConfig {
+            our_rws: 8,
+            ..no_slow_start()
+        };
+        let mut a = R::new(no_slow_start());
+        let _ = a.set_peer_rws(8);
+        let mut b = R::new(cfg);
+        for m in 0..8 {
+            a.send(m);
+        }
+        let burst = drain(&mut a, t);
+        assert_eq!(burst.len(), 8);
+        for p in &burst[..3] {
+            rx(&mut b, t, *p);
+        }
+        assert_eq!(b.poll_timeout(), Some(t + ms(100)));
+        assert_eq!(tx(&mut b, t), None);
+        rx(&mut b, t, burst[3]);
+        assert_eq!(b.poll_timeout(), Some(t));
+        assert_eq!(tx(&mut b, t), Some(zlb(0, 4)));
+        // Three more wait for the delay again; the fourth is due at once.
+        for p in &burst[4..7] {
+            rx(&mut b, t + ms(1), *p);
+        }
+        assert_eq!(b.poll_timeout(), Some(t + ms(101)));
+        rx(&mut b, t + ms(2), burst[7]);
+        assert_eq!(tx(&mut b, t + ms(2)), Some(zlb(0, 8)));
+        assert_eq!(b.counters().zlb_sent, 2);
+    }
+
+    /// A message of ours carries the acknowledgement and restarts the
+    /// count, so replies keep the ZLBs away.
+    #[test]
+    fn a_reply_restarts_the_half_window_count() {
+        let t = t0();
+        let cfg = ReliableConfig {
+            our_rws: 4,
+            ..no_slow_start()
+        };
+        let mut a = R::new(no_slow_start());
+        let mut b = R::new(cfg);
+        for m in 0..3 {
+            a.send(m);
+        }
+        let burst = drain(&mut a, t);
+        rx(&mut b, t, burst[0]);
+        b.send(100);
+        assert_eq!(
+            tx(&mut b, t).map(|p| (p.nr, p.payload)),
+            Some((1, Some(100)))
+        );
+        rx(&mut b, t, burst[1]);
+        assert_eq!(b.poll_timeout(), Some(t + ms(100)), "one since the reply");
+        rx(&mut b, t, burst[2]);
+        assert_eq!(tx(&mut b, t), Some(zlb(1, 3)));
     }
 
     #[test]
