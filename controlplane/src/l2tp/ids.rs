@@ -98,6 +98,10 @@ impl std::hash::Hasher for IdHasher {
 pub(crate) type IdMap<V> =
     std::collections::HashMap<u16, V, std::hash::BuildHasherDefault<IdHasher>>;
 
+/// A map keyed by a session's pair of our IDs ([`SessionKey`](super::SessionKey)).
+pub(crate) type SessionKeyMap<V> =
+    std::collections::HashMap<super::SessionKey, V, std::hash::BuildHasherDefault<IdHasher>>;
+
 /// A set of our IDs (hashed; see [`IdHasher`]).
 pub(crate) type IdHashSet = std::collections::HashSet<u16, std::hash::BuildHasherDefault<IdHasher>>;
 

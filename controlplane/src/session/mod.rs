@@ -75,6 +75,7 @@ use tracing::{debug, info, warn};
 use crate::l2tp::{
     CallDirection, DisconnectCause, Event, Initiator, RandomSource, SessionInfo, SessionKey,
 };
+use crate::l2tp::ids::SessionKeyMap;
 use crate::persist::journal::{Record, SessionRecord};
 use crate::ppp::auth::{AuthRequest, Credentials as PppCredentials};
 use crate::ppp::ipcp::Ipv4Pool;
@@ -373,7 +374,7 @@ impl Sess {
 /// The sessions indexed for RFC 5176 lookups.
 #[derive(Debug, Default)]
 pub struct SessionIndex {
-    recs: HashMap<SessionKey, IndexRec>,
+    recs: SessionKeyMap<IndexRec>,
     by_acct_id: HashMap<Arc<str>, SessionKey>,
 }
 
@@ -462,7 +463,7 @@ pub struct SessionManager<T: TableSink, N: NeighbourSource> {
     pools: HashMap<String, Ipv4Pool>,
     /// Boxed: a `Sess` is about 2.3 KB, and growing a map of them inline
     /// moved every session and faulted in twice the memory.
-    sessions: HashMap<SessionKey, Box<Sess>>,
+    sessions: SessionKeyMap<Box<Sess>>,
     tunnel_names: HashMap<u16, Vec<u8>>,
     timers: BTreeSet<(Instant, SessionKey)>,
     radius: Option<RadiusClient>,
@@ -509,7 +510,7 @@ impl<T: TableSink, N: NeighbourSource> SessionManager<T, N> {
             neighbour_cache: HashMap::new(),
             rng,
             pools,
-            sessions: HashMap::new(),
+            sessions: SessionKeyMap::default(),
             tunnel_names: HashMap::new(),
             timers: BTreeSet::new(),
             radius: None,
