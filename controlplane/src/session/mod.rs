@@ -72,10 +72,10 @@ use l2tpx_table::{Session, SessionEntry};
 use l2tpx_wire::l2tp::{DataHeader, HeaderRepr, Sequence};
 use tracing::{debug, info, warn};
 
+use crate::l2tp::ids::SessionKeyMap;
 use crate::l2tp::{
     CallDirection, DisconnectCause, Event, Initiator, RandomSource, SessionInfo, SessionKey,
 };
-use crate::l2tp::ids::SessionKeyMap;
 use crate::persist::journal::{Record, SessionRecord};
 use crate::ppp::auth::{AuthRequest, Credentials as PppCredentials};
 use crate::ppp::ipcp::Ipv4Pool;
