@@ -16,11 +16,13 @@
 //! holds more than twice the live records (plus [`COMPACT_SLACK`]), and at
 //! startup.
 
-use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
+
+use crate::l2tp::ids::{IdMap, SessionKeyMap};
+use crate::l2tp::SessionKey;
 
 /// The file's magic.
 pub const MAGIC: [u8; 8] = *b"L2TPXJNL";
@@ -433,8 +435,8 @@ fn header() -> [u8; HEADER_LEN] {
 /// The live set, as encoded frames.
 #[derive(Debug, Default)]
 struct Live {
-    tunnels: HashMap<u16, Vec<u8>>,
-    sessions: HashMap<(u16, u16), Vec<u8>>,
+    tunnels: IdMap<Vec<u8>>,
+    sessions: SessionKeyMap<Vec<u8>>,
 }
 
 impl Live {
@@ -445,16 +447,25 @@ impl Live {
             }
             Record::TunnelDown { tunnel_id } => {
                 self.tunnels.remove(tunnel_id);
-                self.sessions.retain(|k, _| k.0 != *tunnel_id);
+                self.sessions.retain(|k, _| k.tunnel_id != *tunnel_id);
             }
             Record::SessionUp(s) => {
-                self.sessions.insert((s.tunnel_id, s.session_id), frame);
+                self.sessions.insert(
+                    SessionKey {
+                        tunnel_id: s.tunnel_id,
+                        session_id: s.session_id,
+                    },
+                    frame,
+                );
             }
             Record::SessionDown {
                 tunnel_id,
                 session_id,
             } => {
-                self.sessions.remove(&(*tunnel_id, *session_id));
+                self.sessions.remove(&SessionKey {
+                    tunnel_id: *tunnel_id,
+                    session_id: *session_id,
+                });
             }
         }
     }
