@@ -11,13 +11,16 @@
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap};
+use std::hash::BuildHasherDefault;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
 use std::os::fd::{AsRawFd, RawFd};
 use std::time::{Duration, Instant};
 
 use l2tpx_controlplane::l2tp::reliable::ReliableConfig;
-use l2tpx_controlplane::l2tp::{CallParams, Event, Lac, LacConfig, SessionKey, SplitMix64};
+use l2tpx_controlplane::l2tp::{
+    CallParams, Event, IdHasher, Lac, LacConfig, SessionKey, SplitMix64,
+};
 use l2tpx_controlplane::ppp::client::{ClientConfig, ClientEvent, PppClient};
 use l2tpx_controlplane::ppp::fsm::State as PppState;
 use l2tpx_controlplane::ppp::lcp::AuthMethod;
@@ -141,7 +144,8 @@ struct Tun {
     tid: u16,
     peer_tid: u16,
     up: bool,
-    sessions: HashMap<u16, u32>,
+    /// By our (the LAC's) session ID.
+    sessions: HashMap<u16, u32, BuildHasherDefault<IdHasher>>,
 }
 
 /// What the setup phase measured.
@@ -299,7 +303,10 @@ impl Emulator {
                 tid,
                 peer_tid: 0,
                 up: false,
-                sessions: HashMap::with_capacity(cfg.sessions_per_tunnel),
+                sessions: HashMap::with_capacity_and_hasher(
+                    cfg.sessions_per_tunnel,
+                    BuildHasherDefault::default(),
+                ),
             });
         }
         let sess = (0..sessions)

@@ -74,7 +74,7 @@ impl RandomSource for SplitMix64 {
 /// sequential session IDs spread over buckets; the top bits (hashbrown's tag)
 /// are well mixed.
 #[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct IdHasher(u64);
+pub struct IdHasher(u64);
 
 const ID_HASH_K: u64 = 0x9e37_79b9_7f4a_7c15;
 

@@ -25,5 +25,5 @@ pub use events::{
     CallDirection, DisconnectCause, Event, Initiator, NullSink, ProxyAvps, Q931Cause, SessionInfo,
     SessionKey, SessionSink,
 };
-pub use ids::{slot_index, IdAllocator, RandomSource, SplitMix64};
+pub use ids::{slot_index, IdAllocator, IdHasher, RandomSource, SplitMix64};
 pub use lac::{CallParams, Lac, LacConfig};
