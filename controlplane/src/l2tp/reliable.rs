@@ -507,8 +507,7 @@ impl<M> Reliable<M> {
             .take(window)
             .position(|slot| slot.needs_tx)
         {
-            self.ack_deadline = None;
-            self.unacked = 0;
+            self.ack_sent();
             self.rto_deadline.get_or_insert(now + self.rto);
             self.counters.retransmits += 1;
             let slot = &mut self.inflight[i];
@@ -525,8 +524,7 @@ impl<M> Reliable<M> {
             if let Some(msg) = self.queue.pop_front() {
                 let ns = self.next_ns;
                 self.next_ns = self.next_ns.wrapping_add(1);
-                self.ack_deadline = None;
-                self.unacked = 0;
+                self.ack_sent();
                 self.rto_deadline.get_or_insert(now + self.rto);
                 self.counters.sent += 1;
                 self.inflight.push_back(InFlight {
@@ -545,8 +543,7 @@ impl<M> Reliable<M> {
 
         match self.ack_deadline {
             Some(due) if due <= now => {
-                self.ack_deadline = None;
-                self.unacked = 0;
+                self.ack_sent();
                 self.counters.zlb_sent += 1;
                 Some(Transmit {
                     ns: self.next_ns,
@@ -599,6 +596,12 @@ impl<M> Reliable<M> {
         (self.config.our_rws / 2).max(1)
     }
 
+    /// Every transmission carries our `Nr`: nothing is owed any more.
+    fn ack_sent(&mut self) {
+        self.ack_deadline = None;
+        self.unacked = 0;
+    }
+
     /// Drops every message not yet acknowledged: the queued (unsent) ones
     /// and the in-flight ones, which are never retransmitted. Receiving and
     /// acknowledging go on (§5.7: the receiver of a StopCCN must still ACK
@@ -636,8 +639,7 @@ impl<M> Reliable<M> {
         self.inflight.clear();
         self.held.clear();
         self.rto_deadline = None;
-        self.ack_deadline = None;
-        self.unacked = 0;
+        self.ack_sent();
     }
 
     /// When [`Reliable::handle_timeout`] (retransmission) or
@@ -1041,22 +1043,27 @@ mod tests {
         assert_eq!(b.counters().zlb_sent, 1);
     }
 
+    /// A receiver advertising `our_rws`, and `n` messages a sender put on
+    /// the wire at `t` in one burst (its window opened to `n`).
+    fn receiver_and_burst(our_rws: u16, n: u32, t: Instant) -> (R, Vec<Pkt>) {
+        let mut a = R::new(no_slow_start());
+        let _ = a.set_peer_rws(n as u16);
+        for m in 0..n {
+            a.send(m);
+        }
+        let b = R::new(ReliableConfig {
+            our_rws,
+            ..no_slow_start()
+        });
+        (b, drain(&mut a, t))
+    }
+
     /// A burst with nothing to answer it: the fourth message of an 8-wide
     /// window makes the ZLB due at once, and the count starts over.
     #[test]
     fn half_our_window_unacknowledged_acks_at_once() {
         let t = t0();
-        let cfg = ReliableConfig {
-            our_rws: 8,
-            ..no_slow_start()
-        };
-        let mut a = R::new(no_slow_start());
-        let _ = a.set_peer_rws(8);
-        let mut b = R::new(cfg);
-        for m in 0..8 {
-            a.send(m);
-        }
-        let burst = drain(&mut a, t);
+        let (mut b, burst) = receiver_and_burst(8, 8, t);
         assert_eq!(burst.len(), 8);
         for p in &burst[..3] {
             rx(&mut b, t, *p);
@@ -1081,16 +1088,7 @@ mod tests {
     #[test]
     fn a_reply_restarts_the_half_window_count() {
         let t = t0();
-        let cfg = ReliableConfig {
-            our_rws: 4,
-            ..no_slow_start()
-        };
-        let mut a = R::new(no_slow_start());
-        let mut b = R::new(cfg);
-        for m in 0..3 {
-            a.send(m);
-        }
-        let burst = drain(&mut a, t);
+        let (mut b, burst) = receiver_and_burst(4, 3, t);
         rx(&mut b, t, burst[0]);
         b.send(100);
         assert_eq!(
