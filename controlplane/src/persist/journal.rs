@@ -105,6 +105,16 @@ pub struct SessionRecord {
     pub called: Option<Vec<u8>>,
 }
 
+impl SessionRecord {
+    /// The session's key, from our two IDs.
+    pub fn key(&self) -> SessionKey {
+        SessionKey {
+            tunnel_id: self.tunnel_id,
+            session_id: self.session_id,
+        }
+    }
+}
+
 /// One journal record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Record {
@@ -450,13 +460,7 @@ impl Live {
                 self.sessions.retain(|k, _| k.tunnel_id != *tunnel_id);
             }
             Record::SessionUp(s) => {
-                self.sessions.insert(
-                    SessionKey {
-                        tunnel_id: s.tunnel_id,
-                        session_id: s.session_id,
-                    },
-                    frame,
-                );
+                self.sessions.insert(s.key(), frame);
             }
             Record::SessionDown {
                 tunnel_id,

@@ -15,7 +15,7 @@ use l2tpx_table::{SessionEntry, SessionLookup, TableReader, TableWriter};
 
 use journal::{Replayed, SessionRecord, TunnelRecord};
 
-use crate::l2tp::{Engine, SessionKey};
+use crate::l2tp::Engine;
 use crate::radius::SessionEndCause;
 use crate::session::{NeighbourSource, SessionManager, TableSink};
 use tracing::{info, warn};
@@ -230,10 +230,7 @@ pub fn resume<T: TableSink, N: NeighbourSource>(
     let adopt = plan.adopt.into_iter().map(|r| (r, true));
     let end = plan.end.into_iter().map(|r| (r, false));
     for (r, published) in adopt.chain(end) {
-        let key = SessionKey {
-            tunnel_id: r.tunnel_id,
-            session_id: r.session_id,
-        };
+        let key = r.key();
         let resumed = match tunnels.get(&r.tunnel_id) {
             None => Err("its tunnel was not resumed".to_owned()),
             Some(&(peer, peer_tid)) => engine

@@ -1376,10 +1376,7 @@ impl<T: TableSink, N: NeighbourSource> SessionManager<T, N> {
         peer_tunnel_id: u16,
         published: bool,
     ) -> Result<SessionKey, String> {
-        let key = SessionKey {
-            tunnel_id: r.tunnel_id,
-            session_id: r.session_id,
-        };
+        let key = r.key();
         if self.sessions.contains_key(&key) {
             return Err(format!("{key:?} resumed twice"));
         }
